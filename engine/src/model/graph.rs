@@ -1,0 +1,248 @@
+//! The BitNet b1.58 graph, written once against [`Backend`].
+//!
+//! One [`Model::step`] evaluates a batch of sequences, each bringing any number of new tokens
+//! at its own position: a prompt is a batch of one, the server's concurrent requests are a
+//! batch of many. Linear layers run over all rows at once; attention runs per sequence against
+//! that sequence's KV cache.
+
+use super::weights::Linear;
+use super::{FfnActivation, ModelConfig, ModelError, ModelWeights};
+use crate::backend::{AttnShape, Backend, MatmulInput, SeqChunk};
+use crate::gguf::GgufFile;
+
+/// A loaded model: configuration, weights on a backend, and the backend itself.
+pub struct Model<B: Backend> {
+    /// Hyper-parameters.
+    pub config: ModelConfig,
+    /// Resident weights.
+    pub weights: ModelWeights<B>,
+    /// The device.
+    pub backend: B,
+}
+
+/// One sequence's KV cache: per layer a K and a V buffer of `capacity × kv_dim`.
+pub struct KvCache<B: Backend> {
+    k: Vec<B::Buf>,
+    v: Vec<B::Buf>,
+    len: usize,
+    capacity: usize,
+}
+
+impl<B: Backend> KvCache<B> {
+    /// Tokens already cached (the position of the next token).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing is cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Maximum tokens this cache holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Forgets everything after `len` tokens (e.g. to reuse a shared prefix).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+}
+
+/// Which logits a sequence wants back from a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogitsWanted {
+    /// None (e.g. the first chunks of a long prompt).
+    None,
+    /// Only after the last new token (generation).
+    Last,
+    /// After every new token (`--logits-out`, perplexity).
+    All,
+}
+
+/// One sequence's share of a batched step.
+pub struct SeqBatch<'a, B: Backend> {
+    /// The sequence's cache; its length is the position of `tokens[0]`.
+    pub cache: &'a mut KvCache<B>,
+    /// New tokens to evaluate.
+    pub tokens: &'a [u32],
+    /// Which logits to return.
+    pub logits: LogitsWanted,
+}
+
+impl<B: Backend> Model<B> {
+    /// Reads hyper-parameters and uploads all weights of `file` to `backend`.
+    pub fn load(file: &GgufFile, backend: B, progress: impl FnMut(usize, usize)) -> Result<Self, ModelError> {
+        let config = ModelConfig::from_gguf(file)?;
+        let weights = ModelWeights::load(file, &config, &backend, progress)?;
+        Ok(Model { config, weights, backend })
+    }
+
+    /// The backend's device name.
+    pub fn backend_name(&self) -> &str {
+        &self.backend.info().name
+    }
+
+    /// A new empty KV cache for up to `capacity` tokens (at most the training context).
+    pub fn new_cache(&self, capacity: usize) -> Result<KvCache<B>, ModelError> {
+        if capacity == 0 {
+            return Err(ModelError::Input("context size must be positive".into()));
+        }
+        let n = capacity * self.config.kv_dim();
+        let mut k = Vec::with_capacity(self.config.n_layer);
+        let mut v = Vec::with_capacity(self.config.n_layer);
+        for _ in 0..self.config.n_layer {
+            k.push(self.backend.alloc(n)?);
+            v.push(self.backend.alloc(n)?);
+        }
+        Ok(KvCache { k, v, len: 0, capacity })
+    }
+
+    /// Evaluates a batch; returns per sequence the requested logits, row-major
+    /// (`rows × n_vocab`). On error no cache is advanced.
+    pub fn step(&self, batch: &mut [SeqBatch<'_, B>]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let cfg = &self.config;
+        let be = &self.backend;
+        let (d, ff, kvd, vocab) = (cfg.n_embd, cfg.n_ff, cfg.kv_dim(), cfg.n_vocab);
+
+        let mut ids = Vec::new();
+        let mut positions = Vec::new();
+        let mut chunks = Vec::with_capacity(batch.len());
+        let mut out_rows = Vec::new();
+        for (s, seq) in batch.iter().enumerate() {
+            let pos = seq.cache.len;
+            if pos + seq.tokens.len() > seq.cache.capacity {
+                return Err(ModelError::Input(format!(
+                    "sequence {s}: {} cached + {} new tokens exceed the context size {}",
+                    pos,
+                    seq.tokens.len(),
+                    seq.cache.capacity
+                )));
+            }
+            if let Some(&bad) = seq.tokens.iter().find(|&&t| t as usize >= vocab) {
+                return Err(ModelError::Input(format!("sequence {s}: token id {bad} is outside the vocabulary of {vocab}")));
+            }
+            let chunk = SeqChunk { row: ids.len(), len: seq.tokens.len(), pos };
+            match seq.logits {
+                LogitsWanted::None => {}
+                LogitsWanted::Last if chunk.len > 0 => out_rows.push(chunk.row + chunk.len - 1),
+                LogitsWanted::Last => {}
+                LogitsWanted::All => out_rows.extend(chunk.row..chunk.row + chunk.len),
+            }
+            ids.extend_from_slice(seq.tokens);
+            positions.extend(pos..pos + seq.tokens.len());
+            chunks.push(chunk);
+        }
+        let n = ids.len();
+        if n == 0 {
+            return Ok(batch.iter().map(|_| Vec::new()).collect());
+        }
+
+        let mut x = be.alloc(n * d)?;
+        be.embed(&self.weights.token_embd, &ids, &mut x)?;
+        let mut h = be.alloc(n * d)?;
+        let mut hq = be.alloc_q(n, d)?;
+        let mut q = be.alloc(n * d)?;
+        let mut k = be.alloc(n * kvd)?;
+        let mut v = be.alloc(n * kvd)?;
+        let mut attn = be.alloc(n * d)?;
+        let mut gate = be.alloc(n * ff)?;
+        let mut up = be.alloc(n * ff)?;
+        let mut f = be.alloc(n * ff)?;
+        let mut fq = be.alloc_q(n, ff)?;
+        let shape = AttnShape { n_head: cfg.n_head, n_kv_head: cfg.n_kv_head, head_dim: cfg.head_dim };
+
+        for (l, lw) in self.weights.layers.iter().enumerate() {
+            be.rms_norm(&x, &lw.attn_norm, n, d, cfg.rms_eps, &mut h)?;
+            let hqd = self.quantize_for(&h, &mut hq, n, d, &[&lw.attn_q, &lw.attn_k, &lw.attn_v])?;
+            self.linear(&lw.attn_q, &h, &hq, hqd, n, &mut q)?;
+            self.linear(&lw.attn_k, &h, &hq, hqd, n, &mut k)?;
+            self.linear(&lw.attn_v, &h, &hq, hqd, n, &mut v)?;
+            be.rope_neox(&mut q, &positions, cfg.n_head, cfg.head_dim, cfg.n_rot, cfg.rope_theta)?;
+            be.rope_neox(&mut k, &positions, cfg.n_kv_head, cfg.head_dim, cfg.n_rot, cfg.rope_theta)?;
+            for (seq, &chunk) in batch.iter_mut().zip(&chunks) {
+                if chunk.len == 0 {
+                    continue;
+                }
+                be.kv_store(&mut seq.cache.k[l], &k, chunk, kvd)?;
+                be.kv_store(&mut seq.cache.v[l], &v, chunk, kvd)?;
+                be.attention(&q, &seq.cache.k[l], &seq.cache.v[l], chunk, shape, &mut attn)?;
+            }
+            be.rms_norm(&attn, &lw.attn_sub_norm, n, d, cfg.rms_eps, &mut h)?;
+            let hqd = self.quantize_for(&h, &mut hq, n, d, &[&lw.attn_output])?;
+            self.linear(&lw.attn_output, &h, &hq, hqd, n, &mut attn)?;
+            be.add(&mut x, &attn, n * d)?;
+
+            be.rms_norm(&x, &lw.ffn_norm, n, d, cfg.rms_eps, &mut h)?;
+            let hqd = self.quantize_for(&h, &mut hq, n, d, &[&lw.ffn_gate, &lw.ffn_up])?;
+            self.linear(&lw.ffn_gate, &h, &hq, hqd, n, &mut gate)?;
+            self.linear(&lw.ffn_up, &h, &hq, hqd, n, &mut up)?;
+            match cfg.ffn_activation() {
+                FfnActivation::Relu2 => be.relu2_mul(&mut gate, &up, n * ff)?,
+                FfnActivation::Silu => be.silu_mul(&mut gate, &up, n * ff)?,
+            }
+            be.rms_norm(&gate, &lw.ffn_sub_norm, n, ff, cfg.rms_eps, &mut f)?;
+            let fqd = self.quantize_for(&f, &mut fq, n, ff, &[&lw.ffn_down])?;
+            self.linear(&lw.ffn_down, &f, &fq, fqd, n, &mut h)?;
+            be.add(&mut x, &h, n * d)?;
+        }
+        for (seq, chunk) in batch.iter_mut().zip(&chunks) {
+            seq.cache.len = chunk.pos + chunk.len;
+        }
+
+        let n_out = out_rows.len();
+        let mut results: Vec<Vec<f32>> = Vec::with_capacity(batch.len());
+        if n_out > 0 {
+            let mut sel = be.alloc(n_out * d)?;
+            be.gather_rows(&x, &out_rows, d, &mut sel)?;
+            let mut normed = be.alloc(n_out * d)?;
+            be.rms_norm(&sel, &self.weights.output_norm, n_out, d, cfg.rms_eps, &mut normed)?;
+            let head = self.weights.output.as_ref().unwrap_or(&self.weights.token_embd);
+            let mut nq = be.alloc_q(n_out, d)?;
+            let q = if be.weight_is_ternary(head) {
+                be.quantize_act(&normed, n_out, d, &mut nq)?;
+                Some(&nq)
+            } else {
+                None
+            };
+            let mut logits_dev = be.alloc(n_out * vocab)?;
+            be.matmul(head, &MatmulInput { x: &normed, q, rows: n_out }, &mut logits_dev)?;
+            let mut logits = vec![0f32; n_out * vocab];
+            be.read(&logits_dev, &mut logits)?;
+            let mut next = 0;
+            for seq in batch.iter() {
+                let rows = match seq.logits {
+                    LogitsWanted::None => 0,
+                    LogitsWanted::Last => usize::from(!seq.tokens.is_empty()),
+                    LogitsWanted::All => seq.tokens.len(),
+                };
+                results.push(logits[next * vocab..(next + rows) * vocab].to_vec());
+                next += rows;
+            }
+        } else {
+            results.extend(batch.iter().map(|_| Vec::new()));
+        }
+        Ok(results)
+    }
+
+    /// Quantizes `x` once when any of `consumers` is ternary, so Q/K/V (or gate/up) share
+    /// one set of int8 rows. Returns whether it did.
+    fn quantize_for(&self, x: &B::Buf, xq: &mut B::QBuf, rows: usize, cols: usize, consumers: &[&Linear<B>]) -> Result<bool, ModelError> {
+        let any = consumers.iter().any(|c| self.backend.weight_is_ternary(&c.weight));
+        if any {
+            self.backend.quantize_act(x, rows, cols, xq)?;
+        }
+        Ok(any)
+    }
+
+    /// `out = W·x`, times the layer's `*.scale` when the file has one.
+    fn linear(&self, lin: &Linear<B>, x: &B::Buf, xq: &B::QBuf, quantized: bool, rows: usize, out: &mut B::Buf) -> Result<(), ModelError> {
+        let input = MatmulInput { x, q: quantized.then_some(xq), rows };
+        self.backend.matmul(&lin.weight, &input, out)?;
+        if let Some(s) = lin.scale {
+            self.backend.scale(out, rows * lin.out_dim, s)?;
+        }
+        Ok(())
+    }
+}

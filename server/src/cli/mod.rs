@@ -1,0 +1,35 @@
+//! Command-line interface: argument parsing and one module per subcommand.
+
+mod inspect;
+mod progress;
+mod run;
+mod synth;
+
+use clap::{Parser, Subcommand};
+
+/// Runs BitNet b1.58 ternary language models.
+#[derive(Parser, Debug)]
+#[command(name = "bitnet", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate text from a prompt (or evaluate token ids and dump logits).
+    Run(run::RunArgs),
+    /// Print a GGUF file's metadata and tensor table.
+    Inspect(inspect::InspectArgs),
+    /// Write a random ternary model of a named shape (synthetic, for tests and benchmarks).
+    Synth(synth::SynthArgs),
+}
+
+/// Runs the chosen subcommand.
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Inspect(a) => inspect::inspect(a),
+        Command::Synth(a) => synth::synth(a),
+    }
+}

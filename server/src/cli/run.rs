@@ -1,0 +1,198 @@
+//! `bitnet run`: generate text, or evaluate ids and dump logits (the cross-check interface).
+
+use super::progress::bar;
+use anyhow::{Context, bail};
+use bitnet_engine::backend::ReferenceBackend;
+use bitnet_engine::gguf::GgufFile;
+use bitnet_engine::model::Model;
+use bitnet_engine::sampling::{Sampler, SamplerConfig, StopMatcher};
+use bitnet_engine::session::{GenerateConfig, Session, StopReason};
+use bitnet_engine::tokenizer::{StreamDecoder, Tokenizer};
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Arguments of `bitnet run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Model file (GGUF).
+    #[arg(short, long)]
+    model: PathBuf,
+    /// Prompt text.
+    #[arg(short, long, conflicts_with = "prompt_ids")]
+    prompt: Option<String>,
+    /// Prompt as comma-separated token ids (no BOS is added).
+    #[arg(long, value_delimiter = ',')]
+    prompt_ids: Option<Vec<u32>>,
+    /// Tokens to generate; 0 only evaluates the prompt.
+    #[arg(short = 'n', long, default_value_t = 64)]
+    n_predict: usize,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.8)]
+    temp: f32,
+    /// Keep the k most likely tokens (0 = off).
+    #[arg(long, default_value_t = 40)]
+    top_k: usize,
+    /// Nucleus sampling threshold (1 = off).
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f32,
+    /// Drop tokens below min_p × the top probability (0 = off).
+    #[arg(long, default_value_t = 0.05)]
+    min_p: f32,
+    /// Repetition penalty (1 = off).
+    #[arg(long, default_value_t = 1.0)]
+    repeat_penalty: f32,
+    /// How many recent tokens the repetition penalty looks at.
+    #[arg(long, default_value_t = 64)]
+    repeat_last_n: usize,
+    /// RNG seed: the same seed gives the same tokens.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop when this text appears (repeatable); the stop text is not printed.
+    #[arg(long)]
+    stop: Vec<String>,
+    /// Worker threads (default: all cores).
+    #[arg(short, long)]
+    threads: Option<usize>,
+    /// Context size in tokens (default: the model's, at most 4096).
+    #[arg(short = 'c', long)]
+    ctx_size: Option<usize>,
+    /// Do not add the BOS token to a text prompt.
+    #[arg(long)]
+    no_bos: bool,
+    /// Write `{"prompt_ids": [...], "logits": [[...], ...]}`, one row per evaluated position.
+    #[arg(long)]
+    logits_out: Option<PathBuf>,
+}
+
+/// Loads the model, evaluates the prompt, streams generated text and reports speed.
+pub fn run(a: RunArgs) -> anyhow::Result<()> {
+    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    let t_load = Instant::now();
+    let file = GgufFile::open(&a.model).with_context(|| format!("cannot load {}", a.model.display()))?;
+    let tokenizer = match Tokenizer::from_gguf(&file) {
+        Ok(t) => Some(t),
+        Err(e) if a.prompt_ids.is_some() => {
+            eprintln!("note: no usable tokenizer ({e}); printing token ids");
+            None
+        }
+        Err(e) => return Err(e).context("cannot build the tokenizer (use --prompt-ids to bypass it)"),
+    };
+    let pb = bar("layers");
+    let model = Model::load(&file, ReferenceBackend::new(threads), |done, total| {
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+    })
+    .with_context(|| format!("cannot load {}", a.model.display()))?;
+    pb.finish_and_clear();
+    let load_time = t_load.elapsed();
+
+    let prompt: Vec<u32> = match (&a.prompt, &a.prompt_ids, &tokenizer) {
+        (_, Some(ids), _) => ids.clone(),
+        (Some(text), None, Some(tok)) => tok.encode(text, !a.no_bos && tok.add_bos_default())?,
+        (None, None, _) => bail!("give a prompt with -p TEXT or --prompt-ids 1,2,3"),
+        (Some(_), None, None) => unreachable_tokenizer()?,
+    };
+    if prompt.is_empty() {
+        bail!("the prompt is empty");
+    }
+    let ctx = a.ctx_size.unwrap_or(model.config.n_ctx_train.min(4096));
+    if prompt.len() + a.n_predict > ctx {
+        bail!("prompt ({} tokens) + {} to generate exceed the context size {ctx} (raise --ctx-size)", prompt.len(), a.n_predict);
+    }
+
+    let mut session = Session::new(&model, ctx)?;
+    let mut sampler = Sampler::new(SamplerConfig {
+        temperature: a.temp,
+        top_k: a.top_k,
+        top_p: a.top_p,
+        min_p: a.min_p,
+        repeat_penalty: a.repeat_penalty,
+        repeat_last_n: a.repeat_last_n,
+        seed: a.seed,
+    });
+    let stop_tokens = tokenizer
+        .as_ref()
+        .map(|t| [t.eos_id(), t.eot_id()].into_iter().flatten().collect())
+        .unwrap_or_default();
+    let cfg = GenerateConfig { max_new_tokens: a.n_predict, stop_tokens };
+
+    let mut out = std::io::stdout().lock();
+    let mut decoder = tokenizer.as_ref().map(StreamDecoder::new);
+    let mut stops = StopMatcher::new(a.stop.clone());
+    let mut generated = Vec::new();
+    let mut step_logits: Vec<Vec<f32>> = Vec::new();
+    let want_logits = a.logits_out.is_some();
+    let mut write_err = None;
+    let stats = session.generate(&model, &prompt, &cfg, &mut sampler, want_logits, |tok, logits_after| {
+        generated.push(tok);
+        if want_logits {
+            step_logits.push(logits_after.to_vec());
+        }
+        let piece = match decoder.as_mut() {
+            Some(d) => match d.push(tok) {
+                Ok(s) => s,
+                Err(e) => {
+                    write_err = Some(anyhow::Error::new(e));
+                    return false;
+                }
+            },
+            None => format!("{tok} "),
+        };
+        let (emit, matched) = stops.push(&piece);
+        if let Err(e) = out.write_all(emit.as_bytes()).and_then(|_| out.flush()) {
+            write_err = Some(e.into());
+            return false;
+        }
+        !matched
+    })?;
+    if let Some(e) = write_err {
+        return Err(e);
+    }
+    if !matches!(stats.stop, StopReason::Caller) {
+        let mut tail = decoder.as_mut().map(StreamDecoder::flush).unwrap_or_default();
+        tail = stops.push(&tail).0 + &stops.finish();
+        out.write_all(tail.as_bytes())?;
+    }
+    writeln!(out)?;
+
+    if let (Some(path), Some(pl)) = (&a.logits_out, &stats.prompt_logits) {
+        let vocab = model.config.n_vocab;
+        let mut rows: Vec<&[f32]> = pl.chunks(vocab).collect();
+        rows.extend(step_logits.iter().map(Vec::as_slice));
+        let json = serde_json::json!({ "prompt_ids": prompt, "generated_ids": generated, "logits": rows });
+        std::fs::write(path, serde_json::to_vec(&json)?).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+
+    let tps = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
+    let (pt, gt) = (stats.prompt_time.as_secs_f64(), stats.gen_time.as_secs_f64());
+    eprintln!(
+        "load {:.2} s | prompt {} tok in {:.2} s ({:.2} tok/s) | generated {} tok in {:.2} s ({:.2} tok/s) | stop: {:?} | peak RSS {} | {}",
+        load_time.as_secs_f64(),
+        stats.prompt_tokens,
+        pt,
+        tps(stats.prompt_tokens, pt),
+        stats.generated_tokens,
+        gt,
+        tps(stats.generated_tokens, gt),
+        stats.stop,
+        peak_rss().map_or("n/a".into(), |kb| format!("{:.1} MiB", kb as f64 / 1024.0)),
+        model.backend_name(),
+    );
+    Ok(())
+}
+
+fn unreachable_tokenizer() -> anyhow::Result<Vec<u32>> {
+    bail!("this model has no usable tokenizer: pass --prompt-ids")
+}
+
+/// Peak resident set size in KiB (Linux `VmHWM`); `None` elsewhere.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
