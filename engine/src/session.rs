@@ -54,7 +54,10 @@ pub struct GenerationStats {
 impl<B: Backend> Session<B> {
     /// A new session with room for `capacity` tokens.
     pub fn new(model: &Model<B>, capacity: usize) -> Result<Self, ModelError> {
-        Ok(Session { cache: model.new_cache(capacity)?, history: Vec::new() })
+        Ok(Session {
+            cache: model.new_cache(capacity)?,
+            history: Vec::new(),
+        })
     }
 
     /// Tokens evaluated so far.
@@ -63,8 +66,17 @@ impl<B: Backend> Session<B> {
     }
 
     /// Evaluates `tokens` after what the session already holds; returns the requested logits.
-    pub fn feed(&mut self, model: &Model<B>, tokens: &[u32], logits: LogitsWanted) -> Result<Vec<f32>, ModelError> {
-        let mut batch = [SeqBatch { cache: &mut self.cache, tokens, logits }];
+    pub fn feed(
+        &mut self,
+        model: &Model<B>,
+        tokens: &[u32],
+        logits: LogitsWanted,
+    ) -> Result<Vec<f32>, ModelError> {
+        let mut batch = [SeqBatch {
+            cache: &mut self.cache,
+            tokens,
+            logits,
+        }];
         let mut out = model.step(&mut batch)?;
         self.history.extend_from_slice(tokens);
         Ok(out.pop().unwrap_or_default())
@@ -87,7 +99,11 @@ impl<B: Backend> Session<B> {
         }
         let vocab = model.config.n_vocab;
         let t0 = Instant::now();
-        let want = if all_prompt_logits { LogitsWanted::All } else { LogitsWanted::Last };
+        let want = if all_prompt_logits {
+            LogitsWanted::All
+        } else {
+            LogitsWanted::Last
+        };
         let logits = self.feed(model, prompt, want)?;
         let prompt_time = t0.elapsed();
         let mut last = logits[logits.len().saturating_sub(vocab)..].to_vec();
@@ -101,7 +117,9 @@ impl<B: Backend> Session<B> {
                 stop = StopReason::ContextFull;
                 break;
             }
-            let tok = sampler.sample(&last, &self.history).map_err(|e| ModelError::Input(e.to_string()))?;
+            let tok = sampler
+                .sample(&last, &self.history)
+                .map_err(|e| ModelError::Input(e.to_string()))?;
             if cfg.stop_tokens.contains(&tok) {
                 stop = StopReason::EndToken(tok);
                 break;

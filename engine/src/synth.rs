@@ -5,7 +5,9 @@
 //! correctness comes from agreement with the reference engines, not from the text they write.
 //! Every file is labelled synthetic in `general.name` and `bitnet-rs.synthetic`.
 
-use crate::formats::{FormatError, TensorType, q8_0, ternary::TernaryMatrix, ternary::pack_ternary};
+use crate::formats::{
+    FormatError, TensorType, q8_0, ternary::TernaryMatrix, ternary::pack_ternary,
+};
 use crate::gguf::{GgufError, GgufFile, GgufValue, GgufWriter};
 use half::f16;
 use rand::rngs::StdRng;
@@ -35,8 +37,26 @@ pub struct SynthShape {
 
 /// The named shapes: `tiny` (tests, the bundled model) and `2b4t` (microsoft/bitnet-b1.58-2B-4T).
 pub const SHAPES: &[SynthShape] = &[
-    SynthShape { name: "tiny", n_embd: 256, n_layer: 2, n_ff: 512, n_head: 4, n_kv_head: 2, n_ctx: 512, rope_theta: 10000.0 },
-    SynthShape { name: "2b4t", n_embd: 2560, n_layer: 30, n_ff: 6912, n_head: 20, n_kv_head: 5, n_ctx: 4096, rope_theta: 500000.0 },
+    SynthShape {
+        name: "tiny",
+        n_embd: 256,
+        n_layer: 2,
+        n_ff: 512,
+        n_head: 4,
+        n_kv_head: 2,
+        n_ctx: 512,
+        rope_theta: 10000.0,
+    },
+    SynthShape {
+        name: "2b4t",
+        n_embd: 2560,
+        n_layer: 30,
+        n_ff: 6912,
+        n_head: 20,
+        n_kv_head: 5,
+        n_ctx: 4096,
+        rope_theta: 500000.0,
+    },
 ];
 
 /// What to generate.
@@ -75,22 +95,44 @@ pub fn shape(name: &str) -> Option<SynthShape> {
 
 /// Writes a synthetic model to `out`, taking every `tokenizer.*` key from `vocab`.
 /// Calls `progress(done, total)` per tensor. Returns the number of bytes written.
-pub fn synthesize(vocab: &GgufFile, opts: &SynthOptions, out: &Path, mut progress: impl FnMut(usize, usize)) -> Result<u64, SynthError> {
+pub fn synthesize(
+    vocab: &GgufFile,
+    opts: &SynthOptions,
+    out: &Path,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<u64, SynthError> {
     let sh = &opts.shape;
     if !matches!(opts.arch.as_str(), "bitnet-b1.58" | "bitnet-25" | "bitnet") {
-        return Err(SynthError::Options(format!("unknown architecture '{}' (bitnet-b1.58, bitnet-25, bitnet)", opts.arch)));
+        return Err(SynthError::Options(format!(
+            "unknown architecture '{}' (bitnet-b1.58, bitnet-25, bitnet)",
+            opts.arch
+        )));
     }
-    if !matches!(opts.ternary_type, TensorType::I2_S | TensorType::TQ1_0 | TensorType::TQ2_0) {
-        return Err(SynthError::Options(format!("ternary type must be i2_s, tq1_0 or tq2_0, not {}", opts.ternary_type)));
+    if !matches!(
+        opts.ternary_type,
+        TensorType::I2_S | TensorType::TQ1_0 | TensorType::TQ2_0
+    ) {
+        return Err(SynthError::Options(format!(
+            "ternary type must be i2_s, tq1_0 or tq2_0, not {}",
+            opts.ternary_type
+        )));
     }
-    if !matches!(opts.embd_type, TensorType::F16 | TensorType::F32 | TensorType::Q8_0) {
-        return Err(SynthError::Options(format!("embedding type must be f16, f32 or q8_0, not {}", opts.embd_type)));
+    if !matches!(
+        opts.embd_type,
+        TensorType::F16 | TensorType::F32 | TensorType::Q8_0
+    ) {
+        return Err(SynthError::Options(format!(
+            "embedding type must be f16, f32 or q8_0, not {}",
+            opts.embd_type
+        )));
     }
     let n_vocab = vocab
         .get("tokenizer.ggml.tokens")
         .and_then(GgufValue::as_array)
         .map(<[GgufValue]>::len)
-        .ok_or_else(|| SynthError::Options("the vocab file has no tokenizer.ggml.tokens array".into()))?;
+        .ok_or_else(|| {
+            SynthError::Options("the vocab file has no tokenizer.ggml.tokens array".into())
+        })?;
 
     let arch = opts.arch.as_str();
     let mut w = GgufWriter::new();
@@ -102,7 +144,10 @@ pub fn synthesize(vocab: &GgufFile, opts: &SynthOptions, out: &Path, mut progres
     w.add_kv("general.architecture", GgufValue::String(arch.into()));
     w.add_kv(
         "general.name",
-        GgufValue::String(format!("bitnet-rs synthetic {} (random weights, not a trained model)", sh.name)),
+        GgufValue::String(format!(
+            "bitnet-rs synthetic {} (random weights, not a trained model)",
+            sh.name
+        )),
     );
     w.add_kv("general.file_type", GgufValue::U32(ftype));
     w.add_kv("general.quantization_version", GgufValue::U32(2));
@@ -114,9 +159,15 @@ pub fn synthesize(vocab: &GgufFile, opts: &SynthOptions, out: &Path, mut progres
     w.add_kv(hp("embedding_length"), GgufValue::U32(sh.n_embd as u32));
     w.add_kv(hp("block_count"), GgufValue::U32(sh.n_layer as u32));
     w.add_kv(hp("feed_forward_length"), GgufValue::U32(sh.n_ff as u32));
-    w.add_kv(hp("rope.dimension_count"), GgufValue::U32((sh.n_embd / sh.n_head) as u32));
+    w.add_kv(
+        hp("rope.dimension_count"),
+        GgufValue::U32((sh.n_embd / sh.n_head) as u32),
+    );
     w.add_kv(hp("attention.head_count"), GgufValue::U32(sh.n_head as u32));
-    w.add_kv(hp("attention.head_count_kv"), GgufValue::U32(sh.n_kv_head as u32));
+    w.add_kv(
+        hp("attention.head_count_kv"),
+        GgufValue::U32(sh.n_kv_head as u32),
+    );
     w.add_kv(hp("attention.layer_norm_rms_epsilon"), GgufValue::F32(1e-5));
     w.add_kv(hp("rope.freq_base"), GgufValue::F32(sh.rope_theta));
     for (k, v) in vocab.metadata() {
@@ -125,7 +176,11 @@ pub fn synthesize(vocab: &GgufFile, opts: &SynthOptions, out: &Path, mut progres
         }
     }
 
-    let (d, ff, kv) = (sh.n_embd as u64, sh.n_ff as u64, (sh.n_embd / sh.n_head * sh.n_kv_head) as u64);
+    let (d, ff, kv) = (
+        sh.n_embd as u64,
+        sh.n_ff as u64,
+        (sh.n_embd / sh.n_head * sh.n_kv_head) as u64,
+    );
     w.add_tensor_info("token_embd.weight", &[d, n_vocab as u64], opts.embd_type)?;
     w.add_tensor_info("output_norm.weight", &[d], TensorType::F32)?;
     for i in 0..sh.n_layer {
@@ -150,7 +205,8 @@ pub fn synthesize(vocab: &GgufFile, opts: &SynthOptions, out: &Path, mut progres
     let mut done = 0;
     w.write_file_with(out, |name| {
         let mut rng = StdRng::seed_from_u64(opts.seed ^ fnv1a(name));
-        let data = tensor_bytes(name, opts, n_vocab, &mut rng).map_err(|e| GgufError::Write(e.to_string()))?;
+        let data = tensor_bytes(name, opts, n_vocab, &mut rng)
+            .map_err(|e| GgufError::Write(e.to_string()))?;
         done += 1;
         progress(done, total);
         Ok(data)
@@ -158,10 +214,18 @@ pub fn synthesize(vocab: &GgufFile, opts: &SynthOptions, out: &Path, mut progres
     Ok(std::fs::metadata(out).map(|m| m.len()).unwrap_or(0))
 }
 
-fn tensor_bytes(name: &str, opts: &SynthOptions, n_vocab: usize, rng: &mut StdRng) -> Result<Vec<u8>, SynthError> {
+fn tensor_bytes(
+    name: &str,
+    opts: &SynthOptions,
+    n_vocab: usize,
+    rng: &mut StdRng,
+) -> Result<Vec<u8>, SynthError> {
     let sh = &opts.shape;
     let (d, ff, kv) = (sh.n_embd, sh.n_ff, sh.n_embd / sh.n_head * sh.n_kv_head);
-    let role = name.strip_prefix("blk.").and_then(|s| s.split_once('.')).map_or(name, |(_, r)| r);
+    let role = name
+        .strip_prefix("blk.")
+        .and_then(|s| s.split_once('.'))
+        .map_or(name, |(_, r)| r);
     let (rows, cols) = match role {
         "token_embd.weight" => {
             // Embedding std 2/√d puts tied-head logits at a std of about 2: peaked but not
@@ -172,10 +236,13 @@ fn tensor_bytes(name: &str, opts: &SynthOptions, n_vocab: usize, rng: &mut StdRn
                 TensorType::F32 => vals.iter().flat_map(|v| v.to_le_bytes()).collect(),
                 TensorType::Q8_0 => {
                     let mut out = vec![0u8; vals.len() / 32 * 34];
-                    q8_0::quantize_row_q8_0(&vals, &mut out);
+                    q8_0::quantize_row_q8_0(&vals, &mut out)?;
                     out
                 }
-                _ => vals.iter().flat_map(|v| f16::from_f32(*v).to_le_bytes()).collect(),
+                _ => vals
+                    .iter()
+                    .flat_map(|v| f16::from_f32(*v).to_le_bytes())
+                    .collect(),
             });
         }
         "output_norm.weight" | "attn_norm.weight" | "attn_sub_norm.weight" | "ffn_norm.weight" => {
@@ -186,7 +253,11 @@ fn tensor_bytes(name: &str, opts: &SynthOptions, n_vocab: usize, rng: &mut StdRn
         "attn_k.weight" | "attn_v.weight" => (kv, d),
         "ffn_gate.weight" | "ffn_up.weight" => (ff, d),
         "ffn_down.weight" => (d, ff),
-        other => return Err(SynthError::Options(format!("no generator for tensor '{other}'"))),
+        other => {
+            return Err(SynthError::Options(format!(
+                "no generator for tensor '{other}'"
+            )));
+        }
     };
     // Uniform codes over {−1, 0, +1}; the scale keeps each output near unit variance and is
     // rounded to f16 so that I2_S (f32 scale) and TQ (f16 scales) hold identical weights.
@@ -200,11 +271,21 @@ fn tensor_bytes(name: &str, opts: &SynthOptions, n_vocab: usize, rng: &mut StdRn
     }
     let jitter = 0.8 + 0.4 * rng.random::<f32>();
     let scale = f16::from_f32(jitter / (cols as f32 * 2.0 / 3.0).sqrt()).to_f32();
-    Ok(pack_ternary(opts.ternary_type, &TernaryMatrix { rows, cols, codes, scale })?)
+    Ok(pack_ternary(
+        opts.ternary_type,
+        &TernaryMatrix {
+            rows,
+            cols,
+            codes,
+            scale,
+        },
+    )?)
 }
 
 fn norm_weights(n: usize, rng: &mut StdRng) -> Vec<u8> {
-    (0..n).flat_map(|_| (1.0 + 0.1 * normal(rng)).to_le_bytes()).collect()
+    (0..n)
+        .flat_map(|_| (1.0 + 0.1 * normal(rng)).to_le_bytes())
+        .collect()
 }
 
 /// A standard normal sample (Box–Muller); avoids a distributions dependency for one use.
@@ -216,5 +297,7 @@ fn normal(rng: &mut StdRng) -> f32 {
 
 /// Per-tensor seeds derived from names keep a tensor's values independent of write order.
 fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

@@ -4,18 +4,36 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn repo(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel)
 }
 
 fn bitnet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bitnet")).args(args).current_dir(repo("")).output().expect("run bitnet")
+    Command::new(env!("CARGO_BIN_EXE_bitnet"))
+        .args(args)
+        .current_dir(repo(""))
+        .output()
+        .expect("run bitnet")
 }
 
 const MODEL: &str = "models/bitnet-tiny-synthetic.gguf";
 
 #[test]
 fn run_streams_text_and_reports_speed() {
-    let out = bitnet(&["run", "-m", MODEL, "-p", "Once upon a time", "-n", "12", "--seed", "3", "--threads", "2"]);
+    let out = bitnet(&[
+        "run",
+        "-m",
+        MODEL,
+        "-p",
+        "Once upon a time",
+        "-n",
+        "12",
+        "--seed",
+        "3",
+        "--threads",
+        "2",
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(!out.stdout.is_empty());
@@ -24,13 +42,19 @@ fn run_streams_text_and_reports_speed() {
 
 #[test]
 fn same_seed_same_text_and_greedy_is_deterministic() {
-    let args = ["run", "-m", MODEL, "-p", "The", "-n", "16", "--seed", "11", "--temp", "1.0"];
+    let args = [
+        "run", "-m", MODEL, "-p", "The", "-n", "16", "--seed", "11", "--temp", "1.0",
+    ];
     let a = bitnet(&args);
     let b = bitnet(&args);
     assert!(a.status.success());
     assert_eq!(a.stdout, b.stdout);
-    let g1 = bitnet(&["run", "-m", MODEL, "-p", "The", "-n", "8", "--temp", "0", "--seed", "1"]);
-    let g2 = bitnet(&["run", "-m", MODEL, "-p", "The", "-n", "8", "--temp", "0", "--seed", "2"]);
+    let g1 = bitnet(&[
+        "run", "-m", MODEL, "-p", "The", "-n", "8", "--temp", "0", "--seed", "1",
+    ]);
+    let g2 = bitnet(&[
+        "run", "-m", MODEL, "-p", "The", "-n", "8", "--temp", "0", "--seed", "2",
+    ]);
     assert_eq!(g1.stdout, g2.stdout, "greedy ignores the seed");
 }
 
@@ -39,17 +63,45 @@ fn logits_out_has_one_row_per_evaluated_position() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("l.json");
     let p = path.to_str().expect("utf8 path");
-    let out = bitnet(&["run", "-m", MODEL, "--prompt-ids", "504,10,20,30", "-n", "0", "--logits-out", p]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+    let out = bitnet(&[
+        "run",
+        "-m",
+        MODEL,
+        "--prompt-ids",
+        "504,10,20,30",
+        "-n",
+        "0",
+        "--logits-out",
+        p,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
     assert_eq!(v["prompt_ids"], serde_json::json!([504, 10, 20, 30]));
     let rows = v["logits"].as_array().expect("logits");
     assert_eq!(rows.len(), 4);
     assert!(rows.iter().all(|r| r.as_array().map(Vec::len) == Some(512)));
 
-    let out = bitnet(&["run", "-m", MODEL, "--prompt-ids", "504,10", "-n", "3", "--temp", "0", "--logits-out", p]);
+    let out = bitnet(&[
+        "run",
+        "-m",
+        MODEL,
+        "--prompt-ids",
+        "504,10",
+        "-n",
+        "3",
+        "--temp",
+        "0",
+        "--logits-out",
+        p,
+    ]);
     assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
     let generated = v["generated_ids"].as_array().expect("generated").len();
     assert_eq!(v["logits"].as_array().expect("logits").len(), 2 + generated);
 }
@@ -59,8 +111,14 @@ fn inspect_prints_metadata_and_tensors() {
     let out = bitnet(&["inspect", MODEL]);
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert!(s.contains("general.architecture") && s.contains("bitnet-b1.58"), "{s}");
-    assert!(s.contains("blk.0.attn_q.weight") && s.contains("I2_S"), "{s}");
+    assert!(
+        s.contains("general.architecture") && s.contains("bitnet-b1.58"),
+        "{s}"
+    );
+    assert!(
+        s.contains("blk.0.attn_q.weight") && s.contains("I2_S"),
+        "{s}"
+    );
     assert!(s.contains("synthetic"), "{s}");
 }
 
@@ -79,7 +137,10 @@ fn bad_inputs_give_one_line_errors() {
         let out = bitnet(&args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-        assert!(err.starts_with("error: ") && err.trim_end().lines().count() == 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.trim_end().lines().count() == 1,
+            "{args:?}: {err}"
+        );
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
@@ -89,10 +150,20 @@ fn synth_writes_a_loadable_model() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("s.gguf");
     let p = path.to_str().expect("utf8");
-    let out = bitnet(&["synth", "--shape", "tiny", "--type", "tq1_0", "--arch", "bitnet", "-o", p]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bitnet(&[
+        "synth", "--shape", "tiny", "--type", "tq1_0", "--arch", "bitnet", "-o", p,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = bitnet(&["run", "-m", p, "-p", "hi", "-n", "4"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = bitnet(&["synth", "--shape", "huge", "-o", p]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown shape 'huge'"));
 }

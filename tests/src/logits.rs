@@ -9,17 +9,25 @@ use std::path::Path;
 /// Loads a model on the reference backend.
 pub fn load(path: &Path) -> Model<ReferenceBackend> {
     let file = GgufFile::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    Model::load(&file, ReferenceBackend::new(2), |_, _| {}).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    Model::load(&file, ReferenceBackend::new(2), |_, _| {})
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Logits of every prompt position (one batch), then of each teacher-forced token fed one at
 /// a time after it.
-pub fn prompt_then_forced(model: &Model<ReferenceBackend>, prompt: &[u32], forced: &[u32]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+pub fn prompt_then_forced(
+    model: &Model<ReferenceBackend>,
+    prompt: &[u32],
+    forced: &[u32],
+) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     let vocab = model.config.n_vocab;
     let mut s = Session::new(model, prompt.len() + forced.len() + 1).expect("session");
     let all = s.feed(model, prompt, LogitsWanted::All).expect("prompt");
     let rows = all.chunks(vocab).map(<[f32]>::to_vec).collect();
-    let steps = forced.iter().map(|&t| s.feed(model, &[t], LogitsWanted::Last).expect("step")).collect();
+    let steps = forced
+        .iter()
+        .map(|&t| s.feed(model, &[t], LogitsWanted::Last).expect("step"))
+        .collect();
     (rows, steps)
 }
 
@@ -28,11 +36,21 @@ pub fn rows(v: &serde_json::Value) -> Vec<Vec<f32>> {
     v.as_array()
         .expect("array of rows")
         .iter()
-        .map(|r| r.as_array().expect("row").iter().map(|x| x.as_f64().expect("float") as f32).collect())
+        .map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|x| x.as_f64().expect("float") as f32)
+                .collect()
+        })
         .collect()
 }
 
 /// Reads a JSON array of ids.
 pub fn ids(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array().expect("array of ids").iter().map(|x| x.as_u64().expect("id") as u32).collect()
+    v.as_array()
+        .expect("array of ids")
+        .iter()
+        .map(|x| x.as_u64().expect("id") as u32)
+        .collect()
 }

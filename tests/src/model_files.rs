@@ -32,8 +32,18 @@ pub fn rewrite(
 ) {
     let f = GgufFile::open(src).expect("open source");
     let mut kvs = f.metadata().to_vec();
-    let mut tensors: Vec<_> =
-        f.tensors().iter().map(|t| (t.name.clone(), t.dims.clone(), t.ty, f.tensor_data(t).to_vec())).collect();
+    let mut tensors: Vec<_> = f
+        .tensors()
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.dims.clone(),
+                t.ty,
+                f.tensor_data(t).to_vec(),
+            )
+        })
+        .collect();
     edit(&mut kvs, &mut tensors);
     let mut w = GgufWriter::new();
     for (k, v) in kvs {

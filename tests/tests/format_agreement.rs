@@ -13,11 +13,22 @@ fn i2s_tq1_tq2_agree() {
     for arch in ["bitnet-b1.58", "bitnet"] {
         let runs: Vec<_> = [TensorType::I2_S, TensorType::TQ1_0, TensorType::TQ2_0]
             .into_iter()
-            .map(|ty| prompt_then_forced(&load(&synth_tiny(dir.path(), arch, ty, 7)), &prompt, &forced))
+            .map(|ty| {
+                prompt_then_forced(
+                    &load(&synth_tiny(dir.path(), arch, ty, 7)),
+                    &prompt,
+                    &forced,
+                )
+            })
             .collect();
         let base = &runs[0];
         for (other, name) in runs[1..].iter().zip(["TQ1_0", "TQ2_0"]) {
-            for (a, b) in base.0.iter().chain(&base.1).zip(other.0.iter().chain(&other.1)) {
+            for (a, b) in base
+                .0
+                .iter()
+                .chain(&base.1)
+                .zip(other.0.iter().chain(&other.1))
+            {
                 let c = cosine(a, b);
                 assert!(c >= 0.99999, "{arch} I2_S vs {name}: cosine {c}");
                 assert_eq!(argmax(a), argmax(b), "{arch} I2_S vs {name}: argmax");

@@ -19,8 +19,10 @@ struct Fixture {
 
 fn fixture(name: &str) -> (Fixture, Vec<Vec<f32>>, Vec<Vec<f32>>) {
     let dir = repo_path("tests/fixtures/llamacpp");
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.logits.json"))).expect("fixture")).expect("json");
+    let json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join(format!("{name}.logits.json"))).expect("fixture"),
+    )
+    .expect("json");
     let f = Fixture {
         prompt: ids(&json["prompt_ids"]),
         prompt_logits: rows(&json["prompt_logits"]),
@@ -38,7 +40,12 @@ fn fixture(name: &str) -> (Fixture, Vec<Vec<f32>>, Vec<Vec<f32>>) {
 fn f16_matches_llamacpp_within_0_01() {
     let (f, ours_prompt, ours_steps) = fixture("bitnet-tiny-f16");
     let mut worst = 0f32;
-    for (i, (a, b)) in ours_prompt.iter().zip(&f.prompt_logits).chain(ours_steps.iter().zip(&f.step_logits)).enumerate() {
+    for (i, (a, b)) in ours_prompt
+        .iter()
+        .zip(&f.prompt_logits)
+        .chain(ours_steps.iter().zip(&f.step_logits))
+        .enumerate()
+    {
         let d = max_abs_diff(a, b);
         worst = worst.max(d);
         assert!(d <= 0.01, "row {i}: max |Δ logit| {d}");
@@ -61,7 +68,10 @@ fn ternary(name: &str) {
         worst = worst.min(c);
         assert!(c >= 0.997, "{name} teacher-forced step {i}: cosine {c}");
     }
-    assert!(agree >= 14, "{name}: argmax agrees at {agree}/16 prompt positions");
+    assert!(
+        agree >= 14,
+        "{name}: argmax agrees at {agree}/16 prompt positions"
+    );
     eprintln!("{name} vs llama.cpp: worst cosine {worst:.6}, argmax agreement {agree}/16");
 }
 

@@ -8,8 +8,10 @@ use bitnet_tests::{argmax, cosine, repo_path};
 fn b158_matches_numpy_reference() {
     let dir = repo_path("tests/fixtures/numpy_ref");
     for name in ["b158-tiny-tq2_0", "b158-tiny-tq1_0"] {
-        let json: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.logits.json"))).expect("fixture")).expect("json");
+        let json: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.join(format!("{name}.logits.json"))).expect("fixture"),
+        )
+        .expect("json");
         let prompt = ids(&json["prompt_ids"]);
         let expected = rows(&json["logits"]);
         let model = load(&dir.join(format!("{name}.gguf")));

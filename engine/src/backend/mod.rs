@@ -111,23 +111,59 @@ pub trait Backend: Send + Sync {
     fn alloc_q(&self, rows: usize, cols: usize) -> Result<Self::QBuf, BackendError>;
 
     /// `out[i] = row ids[i] of the [vocab, dim] table` (dequantized).
-    fn embed(&self, table: &Self::Weight, ids: &[u32], out: &mut Self::Buf) -> Result<(), BackendError>;
+    fn embed(
+        &self,
+        table: &Self::Weight,
+        ids: &[u32],
+        out: &mut Self::Buf,
+    ) -> Result<(), BackendError>;
     /// RMSNorm of each `dim`-row of `x`, times `w`.
-    fn rms_norm(&self, x: &Self::Buf, w: &Self::Buf, rows: usize, dim: usize, eps: f32, out: &mut Self::Buf)
-    -> Result<(), BackendError>;
+    fn rms_norm(
+        &self,
+        x: &Self::Buf,
+        w: &Self::Buf,
+        rows: usize,
+        dim: usize,
+        eps: f32,
+        out: &mut Self::Buf,
+    ) -> Result<(), BackendError>;
     /// Per-token absmax int8 quantization (specs/formats-and-models.md §2).
-    fn quantize_act(&self, x: &Self::Buf, rows: usize, cols: usize, out: &mut Self::QBuf) -> Result<(), BackendError>;
+    fn quantize_act(
+        &self,
+        x: &Self::Buf,
+        rows: usize,
+        cols: usize,
+        out: &mut Self::QBuf,
+    ) -> Result<(), BackendError>;
     /// `out[r] = W · x[r]` for each row; ternary weights use `input.q` and the exact rescale
     /// `y = (raw − Σq)/s · w_scale`.
-    fn matmul(&self, w: &Self::Weight, input: &MatmulInput<'_, Self>, out: &mut Self::Buf) -> Result<(), BackendError>;
+    fn matmul(
+        &self,
+        w: &Self::Weight,
+        input: &MatmulInput<'_, Self>,
+        out: &mut Self::Buf,
+    ) -> Result<(), BackendError>;
     /// Multiplies the first `len` values by `s` (the `bitnet` architecture's `*.scale`).
     fn scale(&self, x: &mut Self::Buf, len: usize, s: f32) -> Result<(), BackendError>;
     /// NEOX rotary embedding over the first `n_rot` dims of each head; `positions[r]` is row r's
     /// position.
-    fn rope_neox(&self, x: &mut Self::Buf, positions: &[usize], n_heads: usize, head_dim: usize, n_rot: usize, theta: f32)
-    -> Result<(), BackendError>;
+    fn rope_neox(
+        &self,
+        x: &mut Self::Buf,
+        positions: &[usize],
+        n_heads: usize,
+        head_dim: usize,
+        n_rot: usize,
+        theta: f32,
+    ) -> Result<(), BackendError>;
     /// Copies `chunk.len` rows of `src` (from `chunk.row`) into a KV cache at `chunk.pos`.
-    fn kv_store(&self, cache: &mut Self::Buf, src: &Self::Buf, chunk: SeqChunk, row_len: usize) -> Result<(), BackendError>;
+    fn kv_store(
+        &self,
+        cache: &mut Self::Buf,
+        src: &Self::Buf,
+        chunk: SeqChunk,
+        row_len: usize,
+    ) -> Result<(), BackendError>;
     /// Causal attention of the chunk's query rows over cache positions `0..chunk.pos+chunk.len`
     /// (scale 1/√head_dim), writing the chunk's rows of `out`.
     fn attention(
@@ -142,11 +178,27 @@ pub trait Backend: Send + Sync {
     /// `x += y` over `len` values.
     fn add(&self, x: &mut Self::Buf, y: &Self::Buf, len: usize) -> Result<(), BackendError>;
     /// `gate = relu(gate)² · up` (BitNet b1.58 FFN).
-    fn relu2_mul(&self, gate: &mut Self::Buf, up: &Self::Buf, len: usize) -> Result<(), BackendError>;
+    fn relu2_mul(
+        &self,
+        gate: &mut Self::Buf,
+        up: &Self::Buf,
+        len: usize,
+    ) -> Result<(), BackendError>;
     /// `gate = silu(gate) · up` (the `bitnet` architecture's FFN).
-    fn silu_mul(&self, gate: &mut Self::Buf, up: &Self::Buf, len: usize) -> Result<(), BackendError>;
+    fn silu_mul(
+        &self,
+        gate: &mut Self::Buf,
+        up: &Self::Buf,
+        len: usize,
+    ) -> Result<(), BackendError>;
     /// `out[i] = x[rows[i]]` for `dim`-rows (selects the positions that need logits).
-    fn gather_rows(&self, x: &Self::Buf, rows: &[usize], dim: usize, out: &mut Self::Buf) -> Result<(), BackendError>;
+    fn gather_rows(
+        &self,
+        x: &Self::Buf,
+        rows: &[usize],
+        dim: usize,
+        out: &mut Self::Buf,
+    ) -> Result<(), BackendError>;
     /// Copies the first `out.len()` values to the host; the one synchronisation point.
     fn read(&self, buf: &Self::Buf, out: &mut [f32]) -> Result<(), BackendError>;
 }

@@ -5,8 +5,12 @@
 //! decoded when it is needed. Rows are split across `threads` OS threads only because a
 //! 2B model would otherwise be unusably slow even for tests.
 
-use super::{AttnShape, Backend, BackendError, DeviceInfo, DeviceKind, MatmulInput, SeqChunk, WeightSource};
-use crate::formats::{TensorType, decode_ternary_row, dequantize_row, tensor_nbytes, ternary::check_ternary};
+use super::{
+    AttnShape, Backend, BackendError, DeviceInfo, DeviceKind, MatmulInput, SeqChunk, WeightSource,
+};
+use crate::formats::{
+    TensorType, TernaryRowDecoder, dequantize_row, tensor_nbytes, ternary::check_ternary,
+};
 use crate::gguf::TensorData;
 
 /// Host-memory backend computing exactly the reference arithmetic of specs §2.
@@ -37,20 +41,36 @@ impl ReferenceBackend {
     pub fn new(threads: usize) -> Self {
         let threads = threads.max(1);
         ReferenceBackend {
-            info: DeviceInfo { name: format!("reference CPU ({threads} threads)"), kind: DeviceKind::Cpu, threads },
+            info: DeviceInfo {
+                name: format!("reference CPU ({threads} threads)"),
+                kind: DeviceKind::Cpu,
+                threads,
+            },
         }
     }
 
     /// Runs `f(first_row, out_rows)` over disjoint row ranges on the worker threads and stitches
     /// the per-range `n_tok × range` results into `out` (`n_tok × rows`, row-major by token).
-    fn par_rows<F>(&self, rows: usize, n_tok: usize, out: &mut [f32], f: F) -> Result<(), BackendError>
+    fn par_rows<F>(
+        &self,
+        rows: usize,
+        n_tok: usize,
+        out: &mut [f32],
+        f: F,
+    ) -> Result<(), BackendError>
     where
         F: Fn(std::ops::Range<usize>, &mut [f32]) -> Result<(), BackendError> + Sync,
     {
         // Small matrices are not worth a thread spawn.
-        let threads = if rows * n_tok < 4096 { 1 } else { self.info.threads.min(rows) };
+        let threads = if rows * n_tok < 4096 {
+            1
+        } else {
+            self.info.threads.min(rows)
+        };
         let per = rows.div_ceil(threads);
-        let ranges: Vec<_> = (0..threads).map(|t| (t * per).min(rows)..((t + 1) * per).min(rows)).collect();
+        let ranges: Vec<_> = (0..threads)
+            .map(|t| (t * per).min(rows)..((t + 1) * per).min(rows))
+            .collect();
         let results: Vec<Result<Vec<f32>, BackendError>> = std::thread::scope(|s| {
             let handles: Vec<_> = ranges
                 .iter()
@@ -65,14 +85,19 @@ impl ReferenceBackend {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(BackendError::Device("worker thread panicked".into()))))
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(BackendError::Device("worker thread panicked".into()))
+                    })
+                })
                 .collect()
         });
         for (r, local) in ranges.iter().zip(results) {
             let local = local?;
             let w = r.len();
             for t in 0..n_tok {
-                out[t * rows + r.start..t * rows + r.end].copy_from_slice(&local[t * w..(t + 1) * w]);
+                out[t * rows + r.start..t * rows + r.end]
+                    .copy_from_slice(&local[t * w..(t + 1) * w]);
             }
         }
         Ok(())
@@ -85,7 +110,10 @@ fn shape_err(op: &'static str, why: String) -> BackendError {
 
 fn need(op: &'static str, what: &str, have: usize, want: usize) -> Result<(), BackendError> {
     if have < want {
-        return Err(shape_err(op, format!("{what} holds {have} values, needs {want}")));
+        return Err(shape_err(
+            op,
+            format!("{what} holds {have} values, needs {want}"),
+        ));
     }
     Ok(())
 }
@@ -101,14 +129,25 @@ impl Backend for ReferenceBackend {
 
     fn upload_weight(&self, w: &WeightSource<'_>) -> Result<RefWeight, BackendError> {
         let [cols, rows] = w.dims;
-        let werr = |source| BackendError::Weight { name: w.name.to_string(), source };
+        let werr = |source| BackendError::Weight {
+            name: w.name.to_string(),
+            source,
+        };
         let row_bytes = if w.ty.is_ternary() {
             check_ternary(w.ty, w.data.len(), rows, cols).map_err(werr)?;
             0
         } else {
             let rb = tensor_nbytes(w.ty, &[cols as u64]).map_err(werr)? as usize;
             if rb * rows != w.data.len() {
-                return Err(shape_err("upload_weight", format!("'{}' has {} bytes, expected {}", w.name, w.data.len(), rb * rows)));
+                return Err(shape_err(
+                    "upload_weight",
+                    format!(
+                        "'{}' has {} bytes, expected {}",
+                        w.name,
+                        w.data.len(),
+                        rb * rows
+                    ),
+                ));
             }
             // Fail at load, not mid-generation, when the type has no decoder.
             let mut probe = vec![0f32; cols];
@@ -117,7 +156,14 @@ impl Backend for ReferenceBackend {
             }
             rb
         };
-        Ok(RefWeight { name: w.name.to_string(), ty: w.ty, rows, cols, data: w.data.clone(), row_bytes })
+        Ok(RefWeight {
+            name: w.name.to_string(),
+            ty: w.ty,
+            rows,
+            cols,
+            data: w.data.clone(),
+            row_bytes,
+        })
     }
 
     fn weight_is_ternary(&self, w: &RefWeight) -> bool {
@@ -133,10 +179,19 @@ impl Backend for ReferenceBackend {
     }
 
     fn alloc_q(&self, rows: usize, cols: usize) -> Result<RefQBuf, BackendError> {
-        Ok(RefQBuf { q: vec![0; rows * cols], scale: vec![0.0; rows], cols })
+        Ok(RefQBuf {
+            q: vec![0; rows * cols],
+            scale: vec![0.0; rows],
+            cols,
+        })
     }
 
-    fn embed(&self, table: &RefWeight, ids: &[u32], out: &mut Vec<f32>) -> Result<(), BackendError> {
+    fn embed(
+        &self,
+        table: &RefWeight,
+        ids: &[u32],
+        out: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
         let dim = table.cols;
         need("embed", "output", out.len(), ids.len() * dim)?;
         let mut codes = vec![0i8; dim];
@@ -144,24 +199,43 @@ impl Backend for ReferenceBackend {
         for (i, &id) in ids.iter().enumerate() {
             let id = id as usize;
             if id >= table.rows {
-                return Err(shape_err("embed", format!("token id {id} is outside the vocabulary of {}", table.rows)));
+                return Err(shape_err(
+                    "embed",
+                    format!("token id {id} is outside the vocabulary of {}", table.rows),
+                ));
             }
             let dst = &mut out[i * dim..(i + 1) * dim];
             if table.ty.is_ternary() {
-                let werr = |source| BackendError::Weight { name: table.name.clone(), source };
-                let bl = decode_ternary_row(table.ty, &table.data, table.rows, dim, id, &mut codes, &mut scales).map_err(werr)?;
+                let werr = |source| BackendError::Weight {
+                    name: table.name.clone(),
+                    source,
+                };
+                let dec =
+                    TernaryRowDecoder::new(table.ty, &table.data, table.rows, dim).map_err(werr)?;
+                let bl = dec.decode_row(id, &mut codes, &mut scales).map_err(werr)?;
                 for (k, v) in dst.iter_mut().enumerate() {
                     *v = f32::from(codes[k]) * scales[k / bl];
                 }
             } else {
                 let src = &table.data[id * table.row_bytes..(id + 1) * table.row_bytes];
-                dequantize_row(table.ty, src, dst).map_err(|source| BackendError::Weight { name: table.name.clone(), source })?;
+                dequantize_row(table.ty, src, dst).map_err(|source| BackendError::Weight {
+                    name: table.name.clone(),
+                    source,
+                })?;
             }
         }
         Ok(())
     }
 
-    fn rms_norm(&self, x: &Vec<f32>, w: &Vec<f32>, rows: usize, dim: usize, eps: f32, out: &mut Vec<f32>) -> Result<(), BackendError> {
+    fn rms_norm(
+        &self,
+        x: &Vec<f32>,
+        w: &Vec<f32>,
+        rows: usize,
+        dim: usize,
+        eps: f32,
+        out: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
         need("rms_norm", "input", x.len(), rows * dim)?;
         need("rms_norm", "output", out.len(), rows * dim)?;
         need("rms_norm", "weight", w.len(), dim)?;
@@ -178,14 +252,26 @@ impl Backend for ReferenceBackend {
         Ok(())
     }
 
-    fn quantize_act(&self, x: &Vec<f32>, rows: usize, cols: usize, out: &mut RefQBuf) -> Result<(), BackendError> {
+    fn quantize_act(
+        &self,
+        x: &Vec<f32>,
+        rows: usize,
+        cols: usize,
+        out: &mut RefQBuf,
+    ) -> Result<(), BackendError> {
         need("quantize_act", "input", x.len(), rows * cols)?;
         if out.cols != cols || out.scale.len() < rows {
-            return Err(shape_err("quantize_act", format!("buffer is for {} cols, asked {cols}", out.cols)));
+            return Err(shape_err(
+                "quantize_act",
+                format!("buffer is for {} cols, asked {cols}", out.cols),
+            ));
         }
         for r in 0..rows {
             let xs = &x[r * cols..(r + 1) * cols];
-            let max = xs.iter().fold(0f64, |m, &v| m.max(f64::from(v.abs()))).max(1e-5);
+            let max = xs
+                .iter()
+                .fold(0f64, |m, &v| m.max(f64::from(v.abs())))
+                .max(1e-5);
             let s = (127.0 / max) as f32;
             for (q, &v) in out.q[r * cols..(r + 1) * cols].iter_mut().zip(xs) {
                 *q = (v * s).round_ties_even().clamp(-128.0, 127.0) as i8;
@@ -195,30 +281,49 @@ impl Backend for ReferenceBackend {
         Ok(())
     }
 
-    fn matmul(&self, w: &RefWeight, input: &MatmulInput<'_, Self>, out: &mut Vec<f32>) -> Result<(), BackendError> {
+    fn matmul(
+        &self,
+        w: &RefWeight,
+        input: &MatmulInput<'_, Self>,
+        out: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
         let (n, k, m) = (input.rows, w.cols, w.rows);
         need("matmul", "output", out.len(), n * m)?;
-        let werr = |source| BackendError::Weight { name: w.name.clone(), source };
+        let werr = |source| BackendError::Weight {
+            name: w.name.clone(),
+            source,
+        };
         if w.ty.is_ternary() {
-            let q = input
-                .q
-                .ok_or_else(|| shape_err("matmul", format!("'{}' is ternary but no int8 activations were given", w.name)))?;
+            let q = input.q.ok_or_else(|| {
+                shape_err(
+                    "matmul",
+                    format!("'{}' is ternary but no int8 activations were given", w.name),
+                )
+            })?;
             if q.cols != k || q.scale.len() < n {
-                return Err(shape_err("matmul", format!("'{}' takes K={k}, activations have {}", w.name, q.cols)));
+                return Err(shape_err(
+                    "matmul",
+                    format!("'{}' takes K={k}, activations have {}", w.name, q.cols),
+                ));
             }
+            let dec = TernaryRowDecoder::new(w.ty, &w.data, m, k).map_err(werr)?;
             self.par_rows(m, n, &mut out[..n * m], |range, local| {
                 let width = range.len();
                 let mut codes = vec![0i8; k];
                 let mut scales = vec![0f32; k.div_ceil(256).max(1)];
                 for (ri, r) in range.enumerate() {
-                    let bl = decode_ternary_row(w.ty, &w.data, m, k, r, &mut codes, &mut scales).map_err(werr)?;
+                    let bl = dec.decode_row(r, &mut codes, &mut scales).map_err(werr)?;
                     for t in 0..n {
                         let qt = &q.q[t * k..(t + 1) * k];
                         let s = q.scale[t];
                         let mut y = 0f32;
                         for (b, (cb, qb)) in codes.chunks(bl).zip(qt.chunks(bl)).enumerate() {
                             // Σ code·q equals (raw − Σq) of the unsigned-code kernels exactly.
-                            let dot: i32 = cb.iter().zip(qb).map(|(&c, &x)| i32::from(c) * i32::from(x)).sum();
+                            let dot: i32 = cb
+                                .iter()
+                                .zip(qb)
+                                .map(|(&c, &x)| i32::from(c) * i32::from(x))
+                                .sum();
                             y += dot as f32 / s * scales[b];
                         }
                         local[t * width + ri] = y;
@@ -233,7 +338,12 @@ impl Backend for ReferenceBackend {
                 let width = range.len();
                 let mut row = vec![0f32; k];
                 for (ri, r) in range.enumerate() {
-                    dequantize_row(w.ty, &w.data[r * w.row_bytes..(r + 1) * w.row_bytes], &mut row).map_err(werr)?;
+                    dequantize_row(
+                        w.ty,
+                        &w.data[r * w.row_bytes..(r + 1) * w.row_bytes],
+                        &mut row,
+                    )
+                    .map_err(werr)?;
                     for t in 0..n {
                         let xt = &x[t * k..(t + 1) * k];
                         local[t * width + ri] = row.iter().zip(xt).map(|(a, b)| a * b).sum();
@@ -250,12 +360,22 @@ impl Backend for ReferenceBackend {
         Ok(())
     }
 
-    fn rope_neox(&self, x: &mut Vec<f32>, positions: &[usize], n_heads: usize, head_dim: usize, n_rot: usize, theta: f32)
-    -> Result<(), BackendError> {
+    fn rope_neox(
+        &self,
+        x: &mut Vec<f32>,
+        positions: &[usize],
+        n_heads: usize,
+        head_dim: usize,
+        n_rot: usize,
+        theta: f32,
+    ) -> Result<(), BackendError> {
         let dim = n_heads * head_dim;
         need("rope", "input", x.len(), positions.len() * dim)?;
         if n_rot > head_dim || n_rot % 2 != 0 {
-            return Err(shape_err("rope", format!("n_rot {n_rot} must be even and ≤ head_dim {head_dim}")));
+            return Err(shape_err(
+                "rope",
+                format!("n_rot {n_rot} must be even and ≤ head_dim {head_dim}"),
+            ));
         }
         let half = n_rot / 2;
         // Angles by repeated multiplication, as ggml computes them, to stay within an ulp of it.
@@ -279,25 +399,60 @@ impl Backend for ReferenceBackend {
         Ok(())
     }
 
-    fn kv_store(&self, cache: &mut Vec<f32>, src: &Vec<f32>, chunk: SeqChunk, row_len: usize) -> Result<(), BackendError> {
-        need("kv_store", "source", src.len(), (chunk.row + chunk.len) * row_len)?;
-        need("kv_store", "KV cache", cache.len(), (chunk.pos + chunk.len) * row_len)?;
+    fn kv_store(
+        &self,
+        cache: &mut Vec<f32>,
+        src: &Vec<f32>,
+        chunk: SeqChunk,
+        row_len: usize,
+    ) -> Result<(), BackendError> {
+        need(
+            "kv_store",
+            "source",
+            src.len(),
+            (chunk.row + chunk.len) * row_len,
+        )?;
+        need(
+            "kv_store",
+            "KV cache",
+            cache.len(),
+            (chunk.pos + chunk.len) * row_len,
+        )?;
         cache[chunk.pos * row_len..(chunk.pos + chunk.len) * row_len]
             .copy_from_slice(&src[chunk.row * row_len..(chunk.row + chunk.len) * row_len]);
         Ok(())
     }
 
-    fn attention(&self, q: &Vec<f32>, k_cache: &Vec<f32>, v_cache: &Vec<f32>, chunk: SeqChunk, shape: AttnShape, out: &mut Vec<f32>)
-    -> Result<(), BackendError> {
-        let AttnShape { n_head, n_kv_head, head_dim } = shape;
+    fn attention(
+        &self,
+        q: &Vec<f32>,
+        k_cache: &Vec<f32>,
+        v_cache: &Vec<f32>,
+        chunk: SeqChunk,
+        shape: AttnShape,
+        out: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
+        let AttnShape {
+            n_head,
+            n_kv_head,
+            head_dim,
+        } = shape;
         if n_kv_head == 0 || n_head % n_kv_head != 0 {
-            return Err(shape_err("attention", format!("{n_head} heads cannot share {n_kv_head} KV heads")));
+            return Err(shape_err(
+                "attention",
+                format!("{n_head} heads cannot share {n_kv_head} KV heads"),
+            ));
         }
         let (q_dim, kv_dim) = (n_head * head_dim, n_kv_head * head_dim);
         let end = chunk.row + chunk.len;
         need("attention", "queries", q.len(), end * q_dim)?;
         need("attention", "output", out.len(), end * q_dim)?;
-        need("attention", "KV cache", k_cache.len().min(v_cache.len()), (chunk.pos + chunk.len) * kv_dim)?;
+        need(
+            "attention",
+            "KV cache",
+            k_cache.len().min(v_cache.len()),
+            (chunk.pos + chunk.len) * kv_dim,
+        )?;
         let group = n_head / n_kv_head;
         let scale = 1.0 / (head_dim as f32).sqrt();
         let mut scores = vec![0f32; chunk.pos + chunk.len];
@@ -332,11 +487,19 @@ impl Backend for ReferenceBackend {
     fn add(&self, x: &mut Vec<f32>, y: &Vec<f32>, len: usize) -> Result<(), BackendError> {
         need("add", "x", x.len(), len)?;
         need("add", "y", y.len(), len)?;
-        x[..len].iter_mut().zip(&y[..len]).for_each(|(a, b)| *a += b);
+        x[..len]
+            .iter_mut()
+            .zip(&y[..len])
+            .for_each(|(a, b)| *a += b);
         Ok(())
     }
 
-    fn relu2_mul(&self, gate: &mut Vec<f32>, up: &Vec<f32>, len: usize) -> Result<(), BackendError> {
+    fn relu2_mul(
+        &self,
+        gate: &mut Vec<f32>,
+        up: &Vec<f32>,
+        len: usize,
+    ) -> Result<(), BackendError> {
         need("relu2_mul", "gate", gate.len(), len)?;
         need("relu2_mul", "up", up.len(), len)?;
         gate[..len].iter_mut().zip(&up[..len]).for_each(|(g, u)| {
@@ -349,11 +512,20 @@ impl Backend for ReferenceBackend {
     fn silu_mul(&self, gate: &mut Vec<f32>, up: &Vec<f32>, len: usize) -> Result<(), BackendError> {
         need("silu_mul", "gate", gate.len(), len)?;
         need("silu_mul", "up", up.len(), len)?;
-        gate[..len].iter_mut().zip(&up[..len]).for_each(|(g, u)| *g = *g / (1.0 + (-*g).exp()) * u);
+        gate[..len]
+            .iter_mut()
+            .zip(&up[..len])
+            .for_each(|(g, u)| *g = *g / (1.0 + (-*g).exp()) * u);
         Ok(())
     }
 
-    fn gather_rows(&self, x: &Vec<f32>, rows: &[usize], dim: usize, out: &mut Vec<f32>) -> Result<(), BackendError> {
+    fn gather_rows(
+        &self,
+        x: &Vec<f32>,
+        rows: &[usize],
+        dim: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
         need("gather_rows", "output", out.len(), rows.len() * dim)?;
         for (i, &r) in rows.iter().enumerate() {
             need("gather_rows", "input", x.len(), (r + 1) * dim)?;

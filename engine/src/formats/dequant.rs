@@ -65,7 +65,7 @@ fn blocks<const N: usize, const B: usize>(
     dst: &mut [f32],
     f: fn(&[u8; B], &mut [f32; N]),
 ) -> Result<(), FormatError> {
-    if dst.len() % N != 0 {
+    if !dst.len().is_multiple_of(N) {
         return Err(FormatError::BadShape {
             ty,
             dims: vec![dst.len() as u64],

@@ -55,11 +55,13 @@ fn bad_shape(rows: usize, cols: usize, why: &'static str) -> FormatError {
 /// trailing partial block and the reference kernels index rows as whole blocks. No real
 /// model has such a shape, so it is rejected.
 pub fn nbytes(rows: usize, cols: usize) -> Result<usize, FormatError> {
-    if cols % BLOCK_WEIGHTS != 0 {
+    // cols = 0 would make the one per-row scale cover zero weights, a block length that
+    // callers chunk rows by.
+    if cols == 0 || !cols.is_multiple_of(BLOCK_WEIGHTS) {
         return Err(bad_shape(
             rows,
             cols,
-            "I2_S row length must be a multiple of 128",
+            "I2_S row length must be a nonzero multiple of 128",
         ));
     }
     rows.checked_mul(cols / 4)
@@ -82,7 +84,7 @@ fn code_of(w: i8) -> Result<u8, FormatError> {
 ///
 /// `weights.len()` must be a multiple of 128 and `dst.len()` exactly a quarter of it.
 pub fn pack_codes(weights: &[i8], dst: &mut [u8]) -> Result<(), FormatError> {
-    if weights.len() % BLOCK_WEIGHTS != 0 {
+    if !weights.len().is_multiple_of(BLOCK_WEIGHTS) {
         return Err(bad_shape(
             1,
             weights.len(),
@@ -99,10 +101,10 @@ pub fn pack_codes(weights: &[i8], dst: &mut [u8]) -> Result<(), FormatError> {
     let (blocks, _) = weights.as_chunks::<BLOCK_WEIGHTS>();
     let (out, _) = dst.as_chunks_mut::<BLOCK_BYTES>();
     for (w, o) in blocks.iter().zip(out) {
-        for j in 0..BLOCK_BYTES {
-            o[j] = code_of(w[j])? << 6
-                | code_of(w[32 + j])? << 4
-                | code_of(w[64 + j])? << 2
+        for (j, byte) in o.iter_mut().enumerate() {
+            *byte = (code_of(w[j])? << 6)
+                | (code_of(w[32 + j])? << 4)
+                | (code_of(w[64 + j])? << 2)
                 | code_of(w[96 + j])?;
         }
     }
@@ -114,7 +116,7 @@ pub fn pack_codes(weights: &[i8], dst: &mut [u8]) -> Result<(), FormatError> {
 /// `src.len()` must be a multiple of 32 and `dst.len()` exactly four times it.
 pub fn unpack_codes(src: &[u8], dst: &mut [i8]) -> Result<(), FormatError> {
     let expected = dst.len() / 4;
-    if dst.len() % BLOCK_WEIGHTS != 0 || src.len() != expected {
+    if !dst.len().is_multiple_of(BLOCK_WEIGHTS) || src.len() != expected {
         return Err(FormatError::BadLength {
             ty: TensorType::I2_S,
             got: src.len(),
@@ -214,13 +216,13 @@ mod tests {
     /// Byte j = 2<<6 | 1<<4 | 0<<2 | c3 = 0x80 | 0x10 | c3, i.e. 0x92 for even j and 0x90
     /// for odd j. Scale 0.5 = 0x3F000000, stored little-endian as 00 00 00 3F.
     fn pattern() -> Vec<i8> {
-        (0..128)
+        (0..128usize)
             .map(|i| match i / 32 {
                 0 => 1,
                 1 => 0,
                 2 => -1,
                 _ => {
-                    if i % 2 == 0 {
+                    if i.is_multiple_of(2) {
                         1
                     } else {
                         -1
@@ -231,8 +233,8 @@ mod tests {
     }
 
     fn expected_bytes() -> Vec<u8> {
-        let mut v: Vec<u8> = (0..32)
-            .map(|j| if j % 2 == 0 { 0x92 } else { 0x90 })
+        let mut v: Vec<u8> = (0..32usize)
+            .map(|j| if j.is_multiple_of(2) { 0x92 } else { 0x90 })
             .collect();
         v.extend_from_slice(&[0x00, 0x00, 0x00, 0x3F]);
         v.extend_from_slice(&[0u8; 28]);
@@ -293,6 +295,7 @@ mod tests {
     #[test]
     fn rejects_bad_shapes_and_values() {
         assert!(matches!(nbytes(2, 64), Err(FormatError::BadShape { .. })));
+        assert!(matches!(nbytes(2, 0), Err(FormatError::BadShape { .. })));
         assert!(matches!(
             pack(&[2i8; 128], 1, 128, 1.0),
             Err(FormatError::BadValue(_))
@@ -302,7 +305,7 @@ mod tests {
             Err(FormatError::BadShape { .. })
         ));
         assert!(matches!(
-            scale(&[0u8; 64], 1, 128),
+            scale(&[0u8; 63], 1, 128),
             Err(FormatError::BadLength { .. })
         ));
     }

@@ -43,9 +43,9 @@ pub fn dequantize_block(block: &[u8; BLOCK_BYTES], out: &mut [f32; BLOCK_WEIGHTS
         let (d1, m1) = (d * f32::from(sc1), dmin * f32::from(m1));
         let q = &qs[32 * g..32 * g + 32];
         let y = &mut out[64 * g..64 * g + 64];
-        for l in 0..32 {
-            y[l] = d0 * f32::from(q[l] & 0x0F) - m0;
-            y[32 + l] = d1 * f32::from(q[l] >> 4) - m1;
+        for (l, &b) in q.iter().enumerate() {
+            y[l] = d0 * f32::from(b & 0x0F) - m0;
+            y[32 + l] = d1 * f32::from(b >> 4) - m1;
         }
     }
 }
@@ -60,8 +60,8 @@ mod tests {
     fn packed_high_scales() {
         let mut s = [0u8; 12];
         s[9] = 0xA7; // scale low 7, min low 10
-        s[1] = 0b10_000000; // scale high 2 → 7 | 2<<4 = 39
-        s[5] = 0b01_000000; // min high 1 → 10 | 1<<4 = 26
+        s[1] = 0b1000_0000; // scale high 2 → 7 | 2<<4 = 39
+        s[5] = 0b0100_0000; // min high 1 → 10 | 1<<4 = 26
         assert_eq!(scale_min(5, &s), (39, 26));
         assert_eq!(scale_min(1, &s), (0, 0));
     }

@@ -23,9 +23,8 @@ pub fn dequantize_block(block: &[u8; BLOCK_BYTES], out: &mut [f32; BLOCK_WEIGHTS
         let qh = &block[128 + 32 * n..128 + 32 * n + 32];
         let sc = &block[192 + 8 * n..192 + 8 * n + 8];
         let y = &mut out[128 * n..128 * n + 128];
-        for l in 0..32 {
+        for (l, &h) in qh.iter().enumerate() {
             let is = l / 16;
-            let h = qh[l];
             let q1 = i32::from((ql[l] & 0x0F) | ((h & 3) << 4)) - 32;
             let q2 = i32::from((ql[32 + l] & 0x0F) | (((h >> 2) & 3) << 4)) - 32;
             let q3 = i32::from((ql[l] >> 4) | (((h >> 4) & 3) << 4)) - 32;
@@ -51,7 +50,7 @@ mod tests {
         let mut b = [0u8; BLOCK_BYTES];
         b[0] = 0x05;
         b[32] = 0xF0;
-        b[128] = 0b11_00_00_10;
+        b[128] = 0b1100_0010;
         b[192] = (-2i8) as u8;
         b[198] = 1;
         b[208..].copy_from_slice(&f16::from_f32(0.5).to_le_bytes());

@@ -39,7 +39,7 @@ pub fn quantize_block(x: &[f32; BLOCK_WEIGHTS]) -> [u8; BLOCK_BYTES] {
 /// Quantizes a row of floats (a multiple of 32 long) into Q8_0 blocks; `dst` must be exactly
 /// `src.len() / 32 · 34` bytes.
 pub fn quantize_row_q8_0(src: &[f32], dst: &mut [u8]) -> Result<(), FormatError> {
-    if src.len() % BLOCK_WEIGHTS != 0 {
+    if !src.len().is_multiple_of(BLOCK_WEIGHTS) {
         return Err(FormatError::BadShape {
             ty: TensorType::Q8_0,
             dims: vec![src.len() as u64],

@@ -142,8 +142,8 @@ impl TensorType {
         use TensorType::*;
         let all = [
             F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K,
-            IQ2_XXS, IQ2_XS, IQ3_XXS, IQ1_S, IQ4_NL, IQ3_S, IQ2_S, IQ4_XS, I8, I16, I32, I64,
-            F64, IQ1_M, BF16, TQ1_0, TQ2_0, I2_S, TL1, TL2, MXFP4,
+            IQ2_XXS, IQ2_XS, IQ3_XXS, IQ1_S, IQ4_NL, IQ3_S, IQ2_S, IQ4_XS, I8, I16, I32, I64, F64,
+            IQ1_M, BF16, TQ1_0, TQ2_0, I2_S, TL1, TL2, MXFP4,
         ];
         all.into_iter()
             .find(|t| t.to_string().eq_ignore_ascii_case(name))
@@ -153,7 +153,11 @@ impl TensorType {
     pub fn is_ternary(self) -> bool {
         matches!(
             self,
-            TensorType::TQ1_0 | TensorType::TQ2_0 | TensorType::I2_S | TensorType::TL1 | TensorType::TL2
+            TensorType::TQ1_0
+                | TensorType::TQ2_0
+                | TensorType::I2_S
+                | TensorType::TL1
+                | TensorType::TL2
         )
     }
 
@@ -207,10 +211,16 @@ impl fmt::Display for TensorType {
 ///
 /// All arithmetic is checked: a shape from an untrusted file can overflow u64.
 pub fn tensor_nbytes(ty: TensorType, dims: &[u64]) -> Result<u64, FormatError> {
-    let bad = |why: &'static str| FormatError::BadShape { ty, dims: dims.to_vec(), why };
+    let bad = |why: &'static str| FormatError::BadShape {
+        ty,
+        dims: dims.to_vec(),
+        why,
+    };
     let mut count: u64 = 1;
     for &d in dims {
-        count = count.checked_mul(d).ok_or_else(|| bad("element count overflows"))?;
+        count = count
+            .checked_mul(d)
+            .ok_or_else(|| bad("element count overflows"))?;
     }
     let ne0 = dims.first().copied().unwrap_or(1);
     match ty.block_layout() {
@@ -218,7 +228,9 @@ pub fn tensor_nbytes(ty: TensorType, dims: &[u64]) -> Result<u64, FormatError> {
             if ne0 % block != 0 {
                 return Err(bad("row length is not a multiple of the block size"));
             }
-            (count / block).checked_mul(size).ok_or_else(|| bad("byte size overflows"))
+            (count / block)
+                .checked_mul(size)
+                .ok_or_else(|| bad("byte size overflows"))
         }
         None => {
             // bitnet.cpp computes these over ne0·ne1 (2-D weights); higher dims fold into ne1.
@@ -247,7 +259,9 @@ pub fn tensor_nbytes(ty: TensorType, dims: &[u64]) -> Result<u64, FormatError> {
                         / 2
                         * 4
                         / 8;
-                    let nb = three.checked_add(two).ok_or_else(|| bad("byte size overflows"))?;
+                    let nb = three
+                        .checked_add(two)
+                        .ok_or_else(|| bad("byte size overflows"))?;
                     Ok(nb.div_ceil(32) * 32 + 32)
                 }
             }

@@ -132,7 +132,7 @@ fn tq_nbytes(ty: TensorType, rows: usize, cols: usize) -> Result<usize, FormatEr
         dims: vec![cols as u64, rows as u64],
         why,
     };
-    if cols % 256 != 0 {
+    if !cols.is_multiple_of(256) {
         return Err(bad("row length is not a multiple of the block size 256"));
     }
     let block_bytes = if ty == TensorType::TQ1_0 {
@@ -148,10 +148,10 @@ fn tq_nbytes(ty: TensorType, rows: usize, cols: usize) -> Result<usize, FormatEr
 /// Checks that `data_len` bytes is exactly a `rows`×`cols` tensor of ternary type `ty`, and
 /// that the shape is one the layout can hold.
 ///
-/// - I2_S: cols % 128 == 0, rows·cols/4 + 32 bytes. The fork cuts the flattened tensor into
-///   blocks, so the format alone would allow any rows·cols that is a multiple of 128, but then
-///   rows start mid-block and the reference kernels (which index rows as whole blocks) break;
-///   no model has such a shape, so it is rejected.
+/// - I2_S: cols a nonzero multiple of 128, rows·cols/4 + 32 bytes. The fork cuts the
+///   flattened tensor into blocks, so the format alone would allow any rows·cols that is a
+///   multiple of 128, but then rows start mid-block and the reference kernels (which index
+///   rows as whole blocks) break; no model has such a shape, so it is rejected.
 /// - TQ1_0/TQ2_0: cols % 256 == 0, 54 or 66 bytes per 256 weights.
 /// - TL1/TL2: only the fork's size rule ([`tensor_nbytes`]); tiling needs the kernel config.
 pub fn check_ternary(
@@ -470,7 +470,7 @@ mod tests {
         #[test]
         fn ragged_rows_are_rejected(t in 0usize..3, rows in 1usize..4, cols in 1usize..600) {
             let ty = TYPES[t];
-            prop_assume!(cols % block_of(ty) != 0);
+            prop_assume!(!cols.is_multiple_of(block_of(ty)));
             let m = TernaryMatrix { rows, cols, codes: vec![0; rows * cols], scale: 1.0 };
             let is_bad_shape = matches!(pack_ternary(ty, &m), Err(FormatError::BadShape { .. }));
             prop_assert!(is_bad_shape);

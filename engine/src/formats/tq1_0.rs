@@ -54,18 +54,17 @@ pub fn quantize_block(x: &[f32; BLOCK_WEIGHTS]) -> [u8; BLOCK_BYTES] {
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     let t = |i: usize| super::tq2_0::code(x[i], id);
     let mut out = [0u8; BLOCK_BYTES];
-    for m in 0..32 {
-        let q = (0..5).fold(0u8, |q, n| q * 3 + t(m + 32 * n));
-        out[m] = frac(q);
+    let (qs0, rest) = out.split_at_mut(32);
+    let (qs1, rest) = rest.split_at_mut(16);
+    for (m, o) in qs0.iter_mut().enumerate() {
+        *o = frac((0..5).fold(0u8, |q, n| q * 3 + t(m + 32 * n)));
     }
-    for m in 0..16 {
-        let q = (0..5).fold(0u8, |q, n| q * 3 + t(160 + m + 16 * n));
-        out[32 + m] = frac(q);
+    for (m, o) in qs1.iter_mut().enumerate() {
+        *o = frac((0..5).fold(0u8, |q, n| q * 3 + t(160 + m + 16 * n)));
     }
-    for j in 0..QH {
+    for (j, o) in rest[..QH].iter_mut().enumerate() {
         // Four trits, then ×3 so the first one is the most significant of five.
-        let q = (0..4).fold(0u8, |q, n| q * 3 + t(240 + j + 4 * n)) * 3;
-        out[QS + j] = frac(q);
+        *o = frac((0..4).fold(0u8, |q, n| q * 3 + t(240 + j + 4 * n)) * 3);
     }
     out[D..].copy_from_slice(&f16::from_f32(d).to_le_bytes());
     out
@@ -84,7 +83,7 @@ pub fn quantize_row(src: &[f32], dst: &mut [u8]) -> Result<(), FormatError> {
 
 /// Validates a row of `n` weights against `bytes` bytes and returns the block count.
 pub(crate) fn check_row(n: usize, bytes: usize) -> Result<usize, FormatError> {
-    if n % BLOCK_WEIGHTS != 0 {
+    if !n.is_multiple_of(BLOCK_WEIGHTS) {
         return Err(FormatError::BadShape {
             ty: TensorType::TQ1_0,
             dims: vec![n as u64],
@@ -106,22 +105,20 @@ pub(crate) fn check_row(n: usize, bytes: usize) -> Result<usize, FormatError> {
 /// Decodes one block into weights −1/0/+1 and returns the block's scale d.
 #[inline]
 pub fn decode_block(block: &[u8; BLOCK_BYTES], codes: &mut [i8; BLOCK_WEIGHTS]) -> f32 {
-    for m in 0..32 {
-        let t = BYTE_TRITS[block[m] as usize];
-        for n in 0..5 {
-            codes[m + 32 * n] = t[n];
+    for (m, &b) in block[..32].iter().enumerate() {
+        for (n, &t) in BYTE_TRITS[b as usize].iter().enumerate() {
+            codes[m + 32 * n] = t;
         }
     }
-    for m in 0..16 {
-        let t = BYTE_TRITS[block[32 + m] as usize];
-        for n in 0..5 {
-            codes[160 + m + 16 * n] = t[n];
+    for (m, &b) in block[32..QS].iter().enumerate() {
+        for (n, &t) in BYTE_TRITS[b as usize].iter().enumerate() {
+            codes[160 + m + 16 * n] = t;
         }
     }
-    for j in 0..QH {
-        let t = BYTE_TRITS[block[QS + j] as usize];
-        for n in 0..4 {
-            codes[240 + j + 4 * n] = t[n];
+    for (j, &b) in block[QS..D].iter().enumerate() {
+        // The fifth trit of a qh byte is padding.
+        for (n, &t) in BYTE_TRITS[b as usize][..4].iter().enumerate() {
+            codes[240 + j + 4 * n] = t;
         }
     }
     f16::from_le_bytes([block[D], block[D + 1]]).to_f32()
@@ -202,10 +199,10 @@ mod tests {
     #[test]
     fn table_matches_the_multiply_rule() {
         for b in 0..=255u8 {
-            for n in 0..5 {
+            for (n, &got) in BYTE_TRITS[b as usize].iter().enumerate() {
                 let q = b.wrapping_mul(3u8.pow(n as u32));
                 let t = ((u16::from(q) * 3) >> 8) as i8 - 1;
-                assert_eq!(BYTE_TRITS[b as usize][n], t);
+                assert_eq!(got, t);
             }
         }
     }

@@ -74,7 +74,7 @@ pub fn quantize_row(src: &[f32], dst: &mut [u8]) -> Result<(), FormatError> {
 
 /// Validates a row of `n` weights against `bytes` bytes and returns the block count.
 pub(crate) fn check_row(n: usize, bytes: usize) -> Result<usize, FormatError> {
-    if n % BLOCK_WEIGHTS != 0 {
+    if !n.is_multiple_of(BLOCK_WEIGHTS) {
         return Err(FormatError::BadShape {
             ty: TensorType::TQ2_0,
             dims: vec![n as u64],

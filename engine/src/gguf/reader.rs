@@ -78,7 +78,11 @@ impl TensorData {
     /// Wraps owned bytes (tensors built in memory rather than read from a file).
     pub fn from_vec(bytes: Vec<u8>) -> Self {
         let len = bytes.len();
-        TensorData { storage: Arc::new(Storage::Owned(bytes)), start: 0, len }
+        TensorData {
+            storage: Arc::new(Storage::Owned(bytes)),
+            start: 0,
+            len,
+        }
     }
 }
 
@@ -111,7 +115,10 @@ impl GgufFile {
     /// Maps and parses a file.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, GgufError> {
         let path = path.as_ref();
-        let io = |source| GgufError::Io { path: path.display().to_string(), source };
+        let io = |source| GgufError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         // SAFETY: the map is read-only; a model file changed underneath a running process is
         // outside what any mmap-based loader (llama.cpp included) can defend against.
@@ -126,7 +133,10 @@ impl GgufFile {
 
     fn parse(storage: Storage) -> Result<Self, GgufError> {
         let storage = Arc::new(storage);
-        let mut c = Cursor { buf: &storage, pos: 0 };
+        let mut c = Cursor {
+            buf: &storage,
+            pos: 0,
+        };
         let magic: [u8; 4] = c.array("magic")?;
         if magic != GGUF_MAGIC {
             return Err(GgufError::BadMagic(magic));
@@ -146,8 +156,13 @@ impl GgufFile {
             let at = c.pos;
             let key = c.string(&format!("metadata key #{i}"))?;
             let tag = c.u32(&format!("type of key '{key}'"))?;
-            let ty = GgufValueType::from_u32(tag)
-                .ok_or_else(|| c.invalid(&format!("key '{key}'"), at, format!("unknown value type {tag}")))?;
+            let ty = GgufValueType::from_u32(tag).ok_or_else(|| {
+                c.invalid(
+                    &format!("key '{key}'"),
+                    at,
+                    format!("unknown value type {tag}"),
+                )
+            })?;
             let value = c.value(&key, ty, 0)?;
             if meta_index.insert(key.clone(), metadata.len()).is_some() {
                 return Err(c.invalid(&format!("key '{key}'"), at, "duplicate key".into()));
@@ -162,7 +177,10 @@ impl GgufFile {
                 return Err(GgufError::Invalid {
                     what: "general.alignment".into(),
                     offset: 0,
-                    why: format!("must be a nonzero power of two as u32, got {} {v}", v.type_name()),
+                    why: format!(
+                        "must be a nonzero power of two as u32, got {} {v}",
+                        v.type_name()
+                    ),
                 });
             }
         };
@@ -192,7 +210,11 @@ impl GgufFile {
             }
             let type_id = c.u32(&format!("tensor '{name}' type"))?;
             let offset = c.u64(&format!("tensor '{name}' offset"))?;
-            let tensor_err = |source| GgufError::Tensor { name: name.clone(), offset: info_offset, source };
+            let tensor_err = |source| GgufError::Tensor {
+                name: name.clone(),
+                offset: info_offset,
+                source,
+            };
             let ty = TensorType::from_id(type_id, bitnet_arch).map_err(tensor_err)?;
             let nbytes = tensor_nbytes(ty, &dims).map_err(tensor_err)?;
             if offset % alignment != 0 {
@@ -203,9 +225,20 @@ impl GgufFile {
                 ));
             }
             if tensor_index.insert(name.clone(), tensors.len()).is_some() {
-                return Err(c.invalid(&format!("tensor '{name}'"), info_offset as usize, "duplicate tensor name".into()));
+                return Err(c.invalid(
+                    &format!("tensor '{name}'"),
+                    info_offset as usize,
+                    "duplicate tensor name".into(),
+                ));
             }
-            tensors.push(TensorInfo { name, dims, ty, offset, nbytes, info_offset });
+            tensors.push(TensorInfo {
+                name,
+                dims,
+                ty,
+                offset,
+                nbytes,
+                info_offset,
+            });
         }
 
         let file_len = storage.len() as u64;
@@ -227,8 +260,12 @@ impl GgufFile {
                 len: file_len,
                 why,
             };
-            let start = data_offset.checked_add(t.offset).ok_or_else(|| range_err(u64::MAX, u64::MAX, "overflows"))?;
-            let end = start.checked_add(t.nbytes).ok_or_else(|| range_err(start, u64::MAX, "overflows"))?;
+            let start = data_offset
+                .checked_add(t.offset)
+                .ok_or_else(|| range_err(u64::MAX, u64::MAX, "overflows"))?;
+            let end = start
+                .checked_add(t.nbytes)
+                .ok_or_else(|| range_err(start, u64::MAX, "overflows"))?;
             if end > file_len {
                 return Err(range_err(start, end, "runs past the end of the file"));
             }
@@ -248,7 +285,16 @@ impl GgufFile {
             }
         }
 
-        Ok(GgufFile { storage, version, metadata, meta_index, tensors, tensor_index, alignment, data_offset })
+        Ok(GgufFile {
+            storage,
+            version,
+            metadata,
+            meta_index,
+            tensors,
+            tensor_index,
+            alignment,
+            data_offset,
+        })
     }
 
     /// All metadata in file order.
@@ -303,11 +349,20 @@ impl Cursor<'_> {
     }
 
     fn truncated(&self, what: &str, need: u64) -> GgufError {
-        GgufError::Truncated { what: what.to_string(), offset: self.pos as u64, need, len: self.buf.len() as u64 }
+        GgufError::Truncated {
+            what: what.to_string(),
+            offset: self.pos as u64,
+            need,
+            len: self.buf.len() as u64,
+        }
     }
 
     fn invalid(&self, what: &str, at: usize, why: String) -> GgufError {
-        GgufError::Invalid { what: what.to_string(), offset: at as u64, why }
+        GgufError::Invalid {
+            what: what.to_string(),
+            offset: at as u64,
+            why,
+        }
     }
 
     fn take(&mut self, what: &str, n: u64) -> Result<&[u8], GgufError> {
@@ -371,21 +426,34 @@ impl Cursor<'_> {
                 match self.array::<1>(&what())?[0] {
                     0 => GgufValue::Bool(false),
                     1 => GgufValue::Bool(true),
-                    b => return Err(self.invalid(&what(), at, format!("bool byte is {b}, not 0 or 1"))),
+                    b => {
+                        return Err(self.invalid(
+                            &what(),
+                            at,
+                            format!("bool byte is {b}, not 0 or 1"),
+                        ));
+                    }
                 }
             }
             T::String => GgufValue::String(self.string(&what())?),
             T::Array => {
                 let at = self.pos;
                 if depth >= MAX_ARRAY_DEPTH {
-                    return Err(self.invalid(&what(), at, format!("arrays nested deeper than {MAX_ARRAY_DEPTH}")));
+                    return Err(self.invalid(
+                        &what(),
+                        at,
+                        format!("arrays nested deeper than {MAX_ARRAY_DEPTH}"),
+                    ));
                 }
                 let tag = self.u32(&format!("element type of key '{key}'"))?;
-                let elem = GgufValueType::from_u32(tag)
-                    .ok_or_else(|| self.invalid(&what(), at, format!("unknown array element type {tag}")))?;
+                let elem = GgufValueType::from_u32(tag).ok_or_else(|| {
+                    self.invalid(&what(), at, format!("unknown array element type {tag}"))
+                })?;
                 let n = self.u64(&format!("array length of key '{key}'"))?;
                 // Strings need ≥ 8 bytes each (their length), nested arrays ≥ 12.
-                let min_each = elem.scalar_size().unwrap_or(if elem == T::String { 8 } else { 12 });
+                let min_each = elem
+                    .scalar_size()
+                    .unwrap_or(if elem == T::String { 8 } else { 12 });
                 self.check_count(&format!("array of key '{key}' with length"), n, min_each)?;
                 let mut items = Vec::with_capacity(n as usize);
                 for _ in 0..n {

@@ -6,13 +6,19 @@ use proptest::prelude::*;
 
 fn write(w: &GgufWriter) -> Vec<u8> {
     let mut out = Vec::new();
-    w.write_with(&mut out, |n| Err(GgufError::Write(format!("no data for {n}")))).expect("write");
+    w.write_with(&mut out, |n| {
+        Err(GgufError::Write(format!("no data for {n}")))
+    })
+    .expect("write");
     out
 }
 
 fn sample_writer() -> GgufWriter {
     let mut w = GgufWriter::new();
-    w.add_kv("general.architecture", GgufValue::String("bitnet-b1.58".into()));
+    w.add_kv(
+        "general.architecture",
+        GgufValue::String("bitnet-b1.58".into()),
+    );
     w.add_kv("a.u8", GgufValue::U8(7));
     w.add_kv("a.i8", GgufValue::I8(-7));
     w.add_kv("a.u16", GgufValue::U16(65535));
@@ -30,14 +36,24 @@ fn sample_writer() -> GgufWriter {
         GgufValue::Array(
             GgufValueType::Array,
             vec![
-                GgufValue::Array(GgufValueType::I32, vec![GgufValue::I32(1), GgufValue::I32(2)]),
+                GgufValue::Array(
+                    GgufValueType::I32,
+                    vec![GgufValue::I32(1), GgufValue::I32(2)],
+                ),
                 GgufValue::Array(GgufValueType::String, vec![GgufValue::String("x".into())]),
                 GgufValue::Array(GgufValueType::U8, vec![]),
             ],
         ),
     );
-    w.add_tensor("t.f32", &[3, 2], TensorType::F32, (0..24).collect()).expect("tensor");
-    w.add_tensor("t.i2s", &[128, 2], TensorType::I2_S, vec![0x55; 2 * 32 + 32]).expect("tensor");
+    w.add_tensor("t.f32", &[3, 2], TensorType::F32, (0..24).collect())
+        .expect("tensor");
+    w.add_tensor(
+        "t.i2s",
+        &[128, 2],
+        TensorType::I2_S,
+        vec![0x55; 2 * 32 + 32],
+    )
+    .expect("tensor");
     w
 }
 
@@ -50,11 +66,23 @@ fn round_trip_keeps_every_value_type_and_tensor_bytes() {
     assert_eq!(f.metadata().len(), 14);
     assert_eq!(f.get("a.i64"), Some(&GgufValue::I64(i64::MIN)));
     assert_eq!(f.get("a.str").and_then(GgufValue::as_str), Some("héllo"));
-    let nested = f.get("a.nested").and_then(GgufValue::as_array).expect("nested");
-    assert_eq!(nested[0], GgufValue::Array(GgufValueType::I32, vec![GgufValue::I32(1), GgufValue::I32(2)]));
+    let nested = f
+        .get("a.nested")
+        .and_then(GgufValue::as_array)
+        .expect("nested");
+    assert_eq!(
+        nested[0],
+        GgufValue::Array(
+            GgufValueType::I32,
+            vec![GgufValue::I32(1), GgufValue::I32(2)]
+        )
+    );
     assert_eq!(nested[2], GgufValue::Array(GgufValueType::U8, vec![]));
     let t = f.tensor("t.f32").expect("t.f32");
-    assert_eq!((t.ty, t.dims.clone(), t.nbytes), (TensorType::F32, vec![3, 2], 24));
+    assert_eq!(
+        (t.ty, t.dims.clone(), t.nbytes),
+        (TensorType::F32, vec![3, 2], 24)
+    );
     assert_eq!(&*f.tensor_data(t), &(0..24).collect::<Vec<u8>>()[..]);
     let t = f.tensor("t.i2s").expect("t.i2s");
     assert_eq!((t.ty, t.nbytes, t.offset % 32), (TensorType::I2_S, 96, 0));
@@ -66,7 +94,8 @@ fn round_trip_keeps_every_value_type_and_tensor_bytes() {
 fn type_39_depends_on_architecture() {
     let mut w = GgufWriter::new();
     w.add_kv("general.architecture", GgufValue::String("llama".into()));
-    w.add_tensor("m", &[32], TensorType::MXFP4, vec![0; 17]).expect("tensor");
+    w.add_tensor("m", &[32], TensorType::MXFP4, vec![0; 17])
+        .expect("tensor");
     let f = GgufFile::from_bytes(write(&w)).expect("parse");
     assert_eq!(f.tensors()[0].ty, TensorType::MXFP4);
     // Type 36 outside a bitnet architecture is not I2_S: reject it.
@@ -74,7 +103,10 @@ fn type_39_depends_on_architecture() {
     let at = find(&bytes, b"bitnet-b1.58").expect("arch string");
     bytes[at..at + 12].copy_from_slice(b"llama-b1.58.");
     let err = GgufFile::from_bytes(bytes).expect_err("36 is not a type outside bitnet");
-    assert!(err.to_string().contains("unknown tensor type id 36"), "{err}");
+    assert!(
+        err.to_string().contains("unknown tensor type id 36"),
+        "{err}"
+    );
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -85,8 +117,10 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 fn alignment_key_is_honoured() {
     let mut w = GgufWriter::new();
     w.add_kv("general.alignment", GgufValue::U32(64));
-    w.add_tensor("a", &[3], TensorType::F32, vec![1; 12]).expect("a");
-    w.add_tensor("b", &[5], TensorType::F32, vec![2; 20]).expect("b");
+    w.add_tensor("a", &[3], TensorType::F32, vec![1; 12])
+        .expect("a");
+    w.add_tensor("b", &[5], TensorType::F32, vec![2; 20])
+        .expect("b");
     let f = GgufFile::from_bytes(write(&w)).expect("parse");
     assert_eq!(f.alignment, 64);
     assert_eq!(f.data_offset % 64, 0);
@@ -127,7 +161,10 @@ fn every_truncation_is_an_error_not_a_panic() {
     let b = write(&sample_writer());
     for len in 0..b.len() {
         let e = err_of(b[..len].to_vec());
-        assert!(e.contains("truncated") || e.contains("past the end") || e.contains("not a GGUF"), "len {len}: {e}");
+        assert!(
+            e.contains("truncated") || e.contains("past the end") || e.contains("not a GGUF"),
+            "len {len}: {e}"
+        );
     }
 }
 
@@ -140,7 +177,10 @@ fn huge_string_length_names_the_key() {
     let at = 24 + 8 + "general.name".len() + 4;
     b[at..at + 8].copy_from_slice(&(1u64 << 63).to_le_bytes());
     let e = err_of(b);
-    assert!(e.contains("general.name") && e.contains("9223372036854775808"), "{e}");
+    assert!(
+        e.contains("general.name") && e.contains("9223372036854775808"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -190,7 +230,10 @@ fn unknown_tensor_type_is_named() {
     let ty_at = info.info_offset as usize + 8 + "t.f32".len() + 4 + 2 * 8;
     b[ty_at..ty_at + 4].copy_from_slice(&77u32.to_le_bytes());
     let e = err_of(b);
-    assert!(e.contains("t.f32") && e.contains("unknown tensor type id 77"), "{e}");
+    assert!(
+        e.contains("t.f32") && e.contains("unknown tensor type id 77"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -202,7 +245,10 @@ fn shape_that_breaks_the_type_rule_is_named() {
     let ty_at = info.info_offset as usize + 8 + "t.f32".len() + 4 + 2 * 8;
     b[ty_at..ty_at + 4].copy_from_slice(&8u32.to_le_bytes()); // Q8_0 needs rows of 32k
     let e = err_of(b);
-    assert!(e.contains("t.f32") && e.contains("multiple of the block size"), "{e}");
+    assert!(
+        e.contains("t.f32") && e.contains("multiple of the block size"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -242,9 +288,18 @@ fn deeply_nested_arrays_are_rejected() {
 #[test]
 fn writer_rejects_wrong_sizes_and_mixed_arrays() {
     let mut w = GgufWriter::new();
-    assert!(w.add_tensor("x", &[128, 2], TensorType::I2_S, vec![0; 64]).is_err());
-    assert!(w.add_tensor("y", &[31], TensorType::Q8_0, vec![0; 34]).is_err());
-    w.add_kv("mixed", GgufValue::Array(GgufValueType::U8, vec![GgufValue::I8(1)]));
+    assert!(
+        w.add_tensor("x", &[128, 2], TensorType::I2_S, vec![0; 64])
+            .is_err()
+    );
+    assert!(
+        w.add_tensor("y", &[31], TensorType::Q8_0, vec![0; 34])
+            .is_err()
+    );
+    w.add_kv(
+        "mixed",
+        GgufValue::Array(GgufValueType::U8, vec![GgufValue::I8(1)]),
+    );
     assert!(w.write_with(&mut Vec::new(), |_| Ok(vec![])).is_err());
 }
 
@@ -267,14 +322,9 @@ fn arb_scalar() -> impl Strategy<Value = GgufValue> {
 
 fn arb_value() -> impl Strategy<Value = GgufValue> {
     arb_scalar().prop_recursive(2, 16, 4, |inner| {
-        (inner, 0usize..4).prop_map(|(proto, n)| {
-            let t = proto.value_type();
-            if t == GgufValueType::Array {
-                GgufValue::Array(t, vec![proto; n])
-            } else {
-                GgufValue::Array(t, vec![proto; n])
-            }
-        })
+        // Arrays are homogeneous: n copies of one element (itself possibly an array).
+        (inner, 0usize..4)
+            .prop_map(|(proto, n)| GgufValue::Array(proto.value_type(), vec![proto; n]))
     })
 }
 

@@ -57,15 +57,32 @@ impl GgufWriter {
                 data.len()
             )));
         }
-        self.tensors.push(PendingTensor { name, dims: dims.to_vec(), ty, nbytes, data: Some(data) });
+        self.tensors.push(PendingTensor {
+            name,
+            dims: dims.to_vec(),
+            ty,
+            nbytes,
+            data: Some(data),
+        });
         Ok(self)
     }
 
     /// Declares a tensor whose data [`GgufWriter::write_with`] will ask for later.
-    pub fn add_tensor_info(&mut self, name: impl Into<String>, dims: &[u64], ty: TensorType) -> Result<&mut Self, GgufError> {
+    pub fn add_tensor_info(
+        &mut self,
+        name: impl Into<String>,
+        dims: &[u64],
+        ty: TensorType,
+    ) -> Result<&mut Self, GgufError> {
         let name = name.into();
         let nbytes = self.check(&name, dims, ty)?;
-        self.tensors.push(PendingTensor { name, dims: dims.to_vec(), ty, nbytes, data: None });
+        self.tensors.push(PendingTensor {
+            name,
+            dims: dims.to_vec(),
+            ty,
+            nbytes,
+            data: None,
+        });
         Ok(self)
     }
 
@@ -74,22 +91,33 @@ impl GgufWriter {
             return Err(GgufError::Write(format!("duplicate tensor name '{name}'")));
         }
         if dims.len() > 4 {
-            return Err(GgufError::Write(format!("tensor '{name}' has {} dims (max 4)", dims.len())));
+            return Err(GgufError::Write(format!(
+                "tensor '{name}' has {} dims (max 4)",
+                dims.len()
+            )));
         }
-        tensor_nbytes(ty, dims).map_err(|source| GgufError::Tensor { name: name.to_string(), offset: 0, source })
+        tensor_nbytes(ty, dims).map_err(|source| GgufError::Tensor {
+            name: name.to_string(),
+            offset: 0,
+            source,
+        })
     }
 
     fn alignment(&self) -> Result<u64, GgufError> {
         match self.metadata.iter().find(|(k, _)| k == "general.alignment") {
             None => Ok(DEFAULT_ALIGNMENT),
             Some((_, GgufValue::U32(a))) if *a != 0 && a.is_power_of_two() => Ok(u64::from(*a)),
-            Some(_) => Err(GgufError::Write("general.alignment must be a nonzero power of two u32".into())),
+            Some(_) => Err(GgufError::Write(
+                "general.alignment must be a nonzero power of two u32".into(),
+            )),
         }
     }
 
     /// Writes the file, with every tensor's data given up front.
     pub fn write_file(&self, path: impl AsRef<Path>) -> Result<(), GgufError> {
-        self.write_file_with(path, |name| Err(GgufError::Write(format!("no data for tensor '{name}'"))))
+        self.write_file_with(path, |name| {
+            Err(GgufError::Write(format!("no data for tensor '{name}'")))
+        })
     }
 
     /// Writes the file; tensors declared without data are produced by `data(name)` in order.
@@ -99,7 +127,10 @@ impl GgufWriter {
         data: impl FnMut(&str) -> Result<Vec<u8>, GgufError>,
     ) -> Result<(), GgufError> {
         let path = path.as_ref();
-        let io = |source| GgufError::Io { path: path.display().to_string(), source };
+        let io = |source| GgufError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let file = std::fs::File::create(path).map_err(io)?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
         self.write_with(&mut w, data)?;
@@ -113,7 +144,10 @@ impl GgufWriter {
         mut data: impl FnMut(&str) -> Result<Vec<u8>, GgufError>,
     ) -> Result<(), GgufError> {
         let align = self.alignment()?;
-        let mut out = CountingWriter { inner: w, written: 0 };
+        let mut out = CountingWriter {
+            inner: w,
+            written: 0,
+        };
         out.put(&GGUF_MAGIC)?;
         out.put(&3u32.to_le_bytes())?;
         out.put(&(self.tensors.len() as u64).to_le_bytes())?;

@@ -72,7 +72,10 @@ impl ModelConfig {
                 None => Ok(None),
                 Some(v) => match v.as_u64().and_then(|n| usize::try_from(n).ok()) {
                     Some(n) => Ok(Some(n)),
-                    None => Err(ModelError::BadKey { key: full, why: format!("must be a non-negative integer, got {} {v}", v.type_name()) }),
+                    None => Err(ModelError::BadKey {
+                        key: full,
+                        why: format!("must be a non-negative integer, got {} {v}", v.type_name()),
+                    }),
                 },
             }
         };
@@ -81,8 +84,13 @@ impl ModelConfig {
             let full = key(k);
             match file.get(&full) {
                 None => Ok(None),
-                Some(v @ (GgufValue::F32(_) | GgufValue::F64(_))) => Ok(v.as_f64().map(|f| f as f32)),
-                Some(v) => Err(ModelError::BadKey { key: full, why: format!("must be a float, got {} {v}", v.type_name()) }),
+                Some(v @ (GgufValue::F32(_) | GgufValue::F64(_))) => {
+                    Ok(v.as_f64().map(|f| f as f32))
+                }
+                Some(v) => Err(ModelError::BadKey {
+                    key: full,
+                    why: format!("must be a float, got {} {v}", v.type_name()),
+                }),
             }
         };
 
@@ -97,42 +105,87 @@ impl ModelConfig {
         let n_ctx_train = required("context_length")?;
 
         let bad = |k: &str, why: String| ModelError::BadKey { key: key(k), why };
-        for (k, v) in [("embedding_length", n_embd), ("block_count", n_layer), ("feed_forward_length", n_ff), ("attention.head_count", n_head), ("attention.head_count_kv", n_kv_head), ("context_length", n_ctx_train)] {
+        for (k, v) in [
+            ("embedding_length", n_embd),
+            ("block_count", n_layer),
+            ("feed_forward_length", n_ff),
+            ("attention.head_count", n_head),
+            ("attention.head_count_kv", n_kv_head),
+            ("context_length", n_ctx_train),
+        ] {
             if v == 0 {
                 return Err(bad(k, "must be positive".into()));
             }
         }
         if n_embd % n_head != 0 {
-            return Err(bad("attention.head_count", format!("{n_head} does not divide embedding_length {n_embd}")));
+            return Err(bad(
+                "attention.head_count",
+                format!("{n_head} does not divide embedding_length {n_embd}"),
+            ));
         }
         if n_head % n_kv_head != 0 {
-            return Err(bad("attention.head_count_kv", format!("{n_kv_head} does not divide head_count {n_head}")));
+            return Err(bad(
+                "attention.head_count_kv",
+                format!("{n_kv_head} does not divide head_count {n_head}"),
+            ));
         }
         let head_dim = n_embd / n_head;
         let n_rot = uint("rope.dimension_count")?.unwrap_or(head_dim);
         if n_rot > head_dim || n_rot % 2 != 0 {
-            return Err(bad("rope.dimension_count", format!("{n_rot} must be even and at most the head size {head_dim}")));
+            return Err(bad(
+                "rope.dimension_count",
+                format!("{n_rot} must be even and at most the head size {head_dim}"),
+            ));
         }
         if !(rms_eps > 0.0 && rms_eps < 1.0) {
-            return Err(bad("attention.layer_norm_rms_epsilon", format!("{rms_eps} is not in (0, 1)")));
+            return Err(bad(
+                "attention.layer_norm_rms_epsilon",
+                format!("{rms_eps} is not in (0, 1)"),
+            ));
         }
         if !(rope_theta > 0.0 && rope_theta.is_finite()) {
-            return Err(bad("rope.freq_base", format!("{rope_theta} is not a positive number")));
+            return Err(bad(
+                "rope.freq_base",
+                format!("{rope_theta} is not a positive number"),
+            ));
         }
 
-        let embd = file.tensor("token_embd.weight").ok_or_else(|| ModelError::MissingTensor("token_embd.weight".into()))?;
+        let embd = file
+            .tensor("token_embd.weight")
+            .ok_or_else(|| ModelError::MissingTensor("token_embd.weight".into()))?;
         let n_vocab = match embd.dims.as_slice() {
             [d, v] if *d as usize == n_embd => *v as usize,
             other => {
-                return Err(ModelError::TensorShape { name: embd.name.clone(), got: other.to_vec(), expected: vec![n_embd as u64, 0] });
+                return Err(ModelError::TensorShape {
+                    name: embd.name.clone(),
+                    got: other.to_vec(),
+                    expected: vec![n_embd as u64, 0],
+                });
             }
         };
         if let Some(v) = uint("vocab_size")? {
             if v != n_vocab {
-                return Err(bad("vocab_size", format!("{v} disagrees with token_embd.weight's {n_vocab} rows")));
+                return Err(bad(
+                    "vocab_size",
+                    format!("{v} disagrees with token_embd.weight's {n_vocab} rows"),
+                ));
             }
         }
-        Ok(ModelConfig { arch_name, arch, n_embd, n_layer, n_ff, n_head, n_kv_head, head_dim, n_rot, rope_theta, rms_eps, n_ctx_train, n_vocab })
+        Ok(ModelConfig {
+            arch_name,
+            arch,
+            n_embd,
+            n_layer,
+            n_ff,
+            n_head,
+            n_kv_head,
+            head_dim,
+            n_rot,
+            rope_theta,
+            rms_eps,
+            n_ctx_train,
+            n_vocab,
+        })
     }
 
     /// The FFN activation the architecture prescribes.

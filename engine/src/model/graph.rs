@@ -73,10 +73,18 @@ pub struct SeqBatch<'a, B: Backend> {
 
 impl<B: Backend> Model<B> {
     /// Reads hyper-parameters and uploads all weights of `file` to `backend`.
-    pub fn load(file: &GgufFile, backend: B, progress: impl FnMut(usize, usize)) -> Result<Self, ModelError> {
+    pub fn load(
+        file: &GgufFile,
+        backend: B,
+        progress: impl FnMut(usize, usize),
+    ) -> Result<Self, ModelError> {
         let config = ModelConfig::from_gguf(file)?;
         let weights = ModelWeights::load(file, &config, &backend, progress)?;
-        Ok(Model { config, weights, backend })
+        Ok(Model {
+            config,
+            weights,
+            backend,
+        })
     }
 
     /// The backend's device name.
@@ -96,7 +104,12 @@ impl<B: Backend> Model<B> {
             k.push(self.backend.alloc(n)?);
             v.push(self.backend.alloc(n)?);
         }
-        Ok(KvCache { k, v, len: 0, capacity })
+        Ok(KvCache {
+            k,
+            v,
+            len: 0,
+            capacity,
+        })
     }
 
     /// Evaluates a batch; returns per sequence the requested logits, row-major
@@ -121,9 +134,15 @@ impl<B: Backend> Model<B> {
                 )));
             }
             if let Some(&bad) = seq.tokens.iter().find(|&&t| t as usize >= vocab) {
-                return Err(ModelError::Input(format!("sequence {s}: token id {bad} is outside the vocabulary of {vocab}")));
+                return Err(ModelError::Input(format!(
+                    "sequence {s}: token id {bad} is outside the vocabulary of {vocab}"
+                )));
             }
-            let chunk = SeqChunk { row: ids.len(), len: seq.tokens.len(), pos };
+            let chunk = SeqChunk {
+                row: ids.len(),
+                len: seq.tokens.len(),
+                pos,
+            };
             match seq.logits {
                 LogitsWanted::None => {}
                 LogitsWanted::Last if chunk.len > 0 => out_rows.push(chunk.row + chunk.len - 1),
@@ -151,23 +170,49 @@ impl<B: Backend> Model<B> {
         let mut up = be.alloc(n * ff)?;
         let mut f = be.alloc(n * ff)?;
         let mut fq = be.alloc_q(n, ff)?;
-        let shape = AttnShape { n_head: cfg.n_head, n_kv_head: cfg.n_kv_head, head_dim: cfg.head_dim };
+        let shape = AttnShape {
+            n_head: cfg.n_head,
+            n_kv_head: cfg.n_kv_head,
+            head_dim: cfg.head_dim,
+        };
 
         for (l, lw) in self.weights.layers.iter().enumerate() {
             be.rms_norm(&x, &lw.attn_norm, n, d, cfg.rms_eps, &mut h)?;
-            let hqd = self.quantize_for(&h, &mut hq, n, d, &[&lw.attn_q, &lw.attn_k, &lw.attn_v])?;
+            let hqd =
+                self.quantize_for(&h, &mut hq, n, d, &[&lw.attn_q, &lw.attn_k, &lw.attn_v])?;
             self.linear(&lw.attn_q, &h, &hq, hqd, n, &mut q)?;
             self.linear(&lw.attn_k, &h, &hq, hqd, n, &mut k)?;
             self.linear(&lw.attn_v, &h, &hq, hqd, n, &mut v)?;
-            be.rope_neox(&mut q, &positions, cfg.n_head, cfg.head_dim, cfg.n_rot, cfg.rope_theta)?;
-            be.rope_neox(&mut k, &positions, cfg.n_kv_head, cfg.head_dim, cfg.n_rot, cfg.rope_theta)?;
+            be.rope_neox(
+                &mut q,
+                &positions,
+                cfg.n_head,
+                cfg.head_dim,
+                cfg.n_rot,
+                cfg.rope_theta,
+            )?;
+            be.rope_neox(
+                &mut k,
+                &positions,
+                cfg.n_kv_head,
+                cfg.head_dim,
+                cfg.n_rot,
+                cfg.rope_theta,
+            )?;
             for (seq, &chunk) in batch.iter_mut().zip(&chunks) {
                 if chunk.len == 0 {
                     continue;
                 }
                 be.kv_store(&mut seq.cache.k[l], &k, chunk, kvd)?;
                 be.kv_store(&mut seq.cache.v[l], &v, chunk, kvd)?;
-                be.attention(&q, &seq.cache.k[l], &seq.cache.v[l], chunk, shape, &mut attn)?;
+                be.attention(
+                    &q,
+                    &seq.cache.k[l],
+                    &seq.cache.v[l],
+                    chunk,
+                    shape,
+                    &mut attn,
+                )?;
             }
             be.rms_norm(&attn, &lw.attn_sub_norm, n, d, cfg.rms_eps, &mut h)?;
             let hqd = self.quantize_for(&h, &mut hq, n, d, &[&lw.attn_output])?;
@@ -197,8 +242,19 @@ impl<B: Backend> Model<B> {
             let mut sel = be.alloc(n_out * d)?;
             be.gather_rows(&x, &out_rows, d, &mut sel)?;
             let mut normed = be.alloc(n_out * d)?;
-            be.rms_norm(&sel, &self.weights.output_norm, n_out, d, cfg.rms_eps, &mut normed)?;
-            let head = self.weights.output.as_ref().unwrap_or(&self.weights.token_embd);
+            be.rms_norm(
+                &sel,
+                &self.weights.output_norm,
+                n_out,
+                d,
+                cfg.rms_eps,
+                &mut normed,
+            )?;
+            let head = self
+                .weights
+                .output
+                .as_ref()
+                .unwrap_or(&self.weights.token_embd);
             let mut nq = be.alloc_q(n_out, d)?;
             let q = if be.weight_is_ternary(head) {
                 be.quantize_act(&normed, n_out, d, &mut nq)?;
@@ -207,7 +263,15 @@ impl<B: Backend> Model<B> {
                 None
             };
             let mut logits_dev = be.alloc(n_out * vocab)?;
-            be.matmul(head, &MatmulInput { x: &normed, q, rows: n_out }, &mut logits_dev)?;
+            be.matmul(
+                head,
+                &MatmulInput {
+                    x: &normed,
+                    q,
+                    rows: n_out,
+                },
+                &mut logits_dev,
+            )?;
             let mut logits = vec![0f32; n_out * vocab];
             be.read(&logits_dev, &mut logits)?;
             let mut next = 0;
@@ -228,8 +292,17 @@ impl<B: Backend> Model<B> {
 
     /// Quantizes `x` once when any of `consumers` is ternary, so Q/K/V (or gate/up) share
     /// one set of int8 rows. Returns whether it did.
-    fn quantize_for(&self, x: &B::Buf, xq: &mut B::QBuf, rows: usize, cols: usize, consumers: &[&Linear<B>]) -> Result<bool, ModelError> {
-        let any = consumers.iter().any(|c| self.backend.weight_is_ternary(&c.weight));
+    fn quantize_for(
+        &self,
+        x: &B::Buf,
+        xq: &mut B::QBuf,
+        rows: usize,
+        cols: usize,
+        consumers: &[&Linear<B>],
+    ) -> Result<bool, ModelError> {
+        let any = consumers
+            .iter()
+            .any(|c| self.backend.weight_is_ternary(&c.weight));
         if any {
             self.backend.quantize_act(x, rows, cols, xq)?;
         }
@@ -237,8 +310,20 @@ impl<B: Backend> Model<B> {
     }
 
     /// `out = W·x`, times the layer's `*.scale` when the file has one.
-    fn linear(&self, lin: &Linear<B>, x: &B::Buf, xq: &B::QBuf, quantized: bool, rows: usize, out: &mut B::Buf) -> Result<(), ModelError> {
-        let input = MatmulInput { x, q: quantized.then_some(xq), rows };
+    fn linear(
+        &self,
+        lin: &Linear<B>,
+        x: &B::Buf,
+        xq: &B::QBuf,
+        quantized: bool,
+        rows: usize,
+        out: &mut B::Buf,
+    ) -> Result<(), ModelError> {
+        let input = MatmulInput {
+            x,
+            q: quantized.then_some(xq),
+            rows,
+        };
         self.backend.matmul(&lin.weight, &input, out)?;
         if let Some(s) = lin.scale {
             self.backend.scale(out, rows * lin.out_dim, s)?;

@@ -45,7 +45,12 @@ pub struct ModelWeights<B: Backend> {
 
 impl<B: Backend> ModelWeights<B> {
     /// Uploads every tensor the graph uses, checking each shape against `cfg`.
-    pub fn load(file: &GgufFile, cfg: &ModelConfig, backend: &B, mut progress: impl FnMut(usize, usize)) -> Result<Self, ModelError> {
+    pub fn load(
+        file: &GgufFile,
+        cfg: &ModelConfig,
+        backend: &B,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Self, ModelError> {
         let loader = Loader { file, backend };
         let (d, ff, kv, v) = (cfg.n_embd, cfg.n_ff, cfg.kv_dim(), cfg.n_vocab);
         let token_embd = loader.matrix("token_embd.weight", d, v)?;
@@ -76,7 +81,12 @@ impl<B: Backend> ModelWeights<B> {
             });
         }
         progress(cfg.n_layer, cfg.n_layer);
-        Ok(ModelWeights { token_embd, output, output_norm, layers })
+        Ok(ModelWeights {
+            token_embd,
+            output,
+            output_norm,
+            layers,
+        })
     }
 }
 
@@ -87,12 +97,18 @@ struct Loader<'a, B> {
 
 impl<B: Backend> Loader<'_, B> {
     fn info(&self, name: &str) -> Result<&TensorInfo, ModelError> {
-        self.file.tensor(name).ok_or_else(|| ModelError::MissingTensor(name.to_string()))
+        self.file
+            .tensor(name)
+            .ok_or_else(|| ModelError::MissingTensor(name.to_string()))
     }
 
     fn shape(&self, info: &TensorInfo, expected: &[u64]) -> Result<(), ModelError> {
         if info.dims != expected {
-            return Err(ModelError::TensorShape { name: info.name.clone(), got: info.dims.clone(), expected: expected.to_vec() });
+            return Err(ModelError::TensorShape {
+                name: info.name.clone(),
+                got: info.dims.clone(),
+                expected: expected.to_vec(),
+            });
         }
         Ok(())
     }
@@ -101,11 +117,22 @@ impl<B: Backend> Loader<'_, B> {
     fn matrix(&self, name: &str, k: usize, m: usize) -> Result<B::Weight, ModelError> {
         let info = self.info(name)?;
         self.shape(info, &[k as u64, m as u64])?;
-        let src = WeightSource { name, ty: info.ty, dims: [k, m], data: self.file.tensor_data(info) };
+        let src = WeightSource {
+            name,
+            ty: info.ty,
+            dims: [k, m],
+            data: self.file.tensor_data(info),
+        };
         Ok(self.backend.upload_weight(&src)?)
     }
 
-    fn linear(&self, base: &str, k: usize, m: usize, arch: Architecture) -> Result<Linear<B>, ModelError> {
+    fn linear(
+        &self,
+        base: &str,
+        k: usize,
+        m: usize,
+        arch: Architecture,
+    ) -> Result<Linear<B>, ModelError> {
         let weight = self.matrix(&format!("{base}.weight"), k, m)?;
         let scale_name = format!("{base}.scale");
         let scale = match (arch, self.file.tensor(&scale_name)) {
@@ -118,7 +145,11 @@ impl<B: Backend> Loader<'_, B> {
             }
             (_, None) => None,
         };
-        Ok(Linear { weight, scale, out_dim: m })
+        Ok(Linear {
+            weight,
+            scale,
+            out_dim: m,
+        })
     }
 
     fn vector(&self, name: &str, len: usize) -> Result<B::Buf, ModelError> {
@@ -130,18 +161,32 @@ impl<B: Backend> Loader<'_, B> {
 
     fn scalar(&self, info: &TensorInfo) -> Result<f32, ModelError> {
         if info.n_elements() != 1 {
-            return Err(ModelError::TensorShape { name: info.name.clone(), got: info.dims.clone(), expected: vec![1] });
+            return Err(ModelError::TensorShape {
+                name: info.name.clone(),
+                got: info.dims.clone(),
+                expected: vec![1],
+            });
         }
         Ok(self.floats(info, 1)?[0])
     }
 
     fn floats(&self, info: &TensorInfo, len: usize) -> Result<Vec<f32>, ModelError> {
-        if !matches!(info.ty, TensorType::F32 | TensorType::F16 | TensorType::BF16) {
-            return Err(ModelError::TensorType { name: info.name.clone(), why: format!("type {} where F32/F16/BF16 is required", info.ty) });
+        if !matches!(
+            info.ty,
+            TensorType::F32 | TensorType::F16 | TensorType::BF16
+        ) {
+            return Err(ModelError::TensorType {
+                name: info.name.clone(),
+                why: format!("type {} where F32/F16/BF16 is required", info.ty),
+            });
         }
         let mut out = vec![0f32; len];
-        dequantize_row(info.ty, &self.file.tensor_data(info), &mut out)
-            .map_err(|e| ModelError::TensorType { name: info.name.clone(), why: e.to_string() })?;
+        dequantize_row(info.ty, &self.file.tensor_data(info), &mut out).map_err(|e| {
+            ModelError::TensorType {
+                name: info.name.clone(),
+                why: e.to_string(),
+            }
+        })?;
         Ok(out)
     }
 }

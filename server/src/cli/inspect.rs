@@ -21,19 +21,35 @@ pub fn inspect(a: InspectArgs) -> anyhow::Result<()> {
     let f = GgufFile::open(&a.file).with_context(|| format!("cannot load {}", a.file.display()))?;
     println!("file:        {}", a.file.display());
     println!("size:        {} bytes", f.file_len());
-    println!("gguf:        version {}, alignment {}, data at offset {}", f.version, f.alignment, f.data_offset);
+    println!(
+        "gguf:        version {}, alignment {}, data at offset {}",
+        f.version, f.alignment, f.data_offset
+    );
     println!("metadata:    {} keys", f.metadata().len());
     for (k, v) in f.metadata() {
         println!("  {k:<45} {:<14} {v}", v.type_name());
     }
     println!("tensors:     {}", f.tensors().len());
-    println!("  {:<36} {:<6} {:<18} {:>12} {:>12}", "name", "type", "shape", "offset", "bytes");
+    println!(
+        "  {:<36} {:<6} {:<18} {:>12} {:>12}",
+        "name", "type", "shape", "offset", "bytes"
+    );
     let limit = if a.all { usize::MAX } else { 40 };
     for t in f.tensors().iter().take(limit) {
-        println!("  {:<36} {:<6} {:<18} {:>12} {:>12}", t.name, t.ty.to_string(), format!("{:?}", t.dims), t.offset, t.nbytes);
+        println!(
+            "  {:<36} {:<6} {:<18} {:>12} {:>12}",
+            t.name,
+            t.ty.to_string(),
+            format!("{:?}", t.dims),
+            t.offset,
+            t.nbytes
+        );
     }
     if f.tensors().len() > limit {
-        println!("  … {} more (--all to list them)", f.tensors().len() - limit);
+        println!(
+            "  … {} more (--all to list them)",
+            f.tensors().len() - limit
+        );
     }
     let mut by_type: BTreeMap<String, (usize, u64, u64)> = BTreeMap::new();
     for t in f.tensors() {
@@ -44,8 +60,14 @@ pub fn inspect(a: InspectArgs) -> anyhow::Result<()> {
     }
     println!("by type:");
     for (ty, (n, elems, bytes)) in by_type {
-        let bpw = if elems > 0 { bytes as f64 * 8.0 / elems as f64 } else { 0.0 };
-        println!("  {ty:<6} {n:>5} tensors {elems:>14} weights {bytes:>14} bytes ({bpw:.3} bits/weight)");
+        let bpw = if elems > 0 {
+            bytes as f64 * 8.0 / elems as f64
+        } else {
+            0.0
+        };
+        println!(
+            "  {ty:<6} {n:>5} tensors {elems:>14} weights {bytes:>14} bytes ({bpw:.3} bits/weight)"
+        );
     }
     Ok(())
 }

@@ -68,19 +68,24 @@ pub struct RunArgs {
 
 /// Loads the model, evaluates the prompt, streams generated text and reports speed.
 pub fn run(a: RunArgs) -> anyhow::Result<()> {
-    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if threads == 0 {
         bail!("--threads must be at least 1");
     }
     let t_load = Instant::now();
-    let file = GgufFile::open(&a.model).with_context(|| format!("cannot load {}", a.model.display()))?;
+    let file =
+        GgufFile::open(&a.model).with_context(|| format!("cannot load {}", a.model.display()))?;
     let tokenizer = match Tokenizer::from_gguf(&file) {
         Ok(t) => Some(t),
         Err(e) if a.prompt_ids.is_some() => {
             eprintln!("note: no usable tokenizer ({e}); printing token ids");
             None
         }
-        Err(e) => return Err(e).context("cannot build the tokenizer (use --prompt-ids to bypass it)"),
+        Err(e) => {
+            return Err(e).context("cannot build the tokenizer (use --prompt-ids to bypass it)");
+        }
     };
     let pb = bar("layers");
     let model = Model::load(&file, ReferenceBackend::new(threads), |done, total| {
@@ -102,11 +107,15 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     }
     let ctx = a.ctx_size.unwrap_or(model.config.n_ctx_train.min(4096));
     if prompt.len() + a.n_predict > ctx {
-        bail!("prompt ({} tokens) + {} to generate exceed the context size {ctx} (raise --ctx-size)", prompt.len(), a.n_predict);
+        bail!(
+            "prompt ({} tokens) + {} to generate exceed the context size {ctx} (raise --ctx-size)",
+            prompt.len(),
+            a.n_predict
+        );
     }
 
     let mut session = Session::new(&model, ctx)?;
-    let mut sampler = Sampler::new(SamplerConfig {
+    let sampler_cfg = SamplerConfig {
         temperature: a.temp,
         top_k: a.top_k,
         top_p: a.top_p,
@@ -114,48 +123,63 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         repeat_penalty: a.repeat_penalty,
         repeat_last_n: a.repeat_last_n,
         seed: a.seed,
-    });
+    };
+    sampler_cfg.validate()?;
+    let mut sampler = Sampler::new(sampler_cfg);
     let stop_tokens = tokenizer
         .as_ref()
         .map(|t| [t.eos_id(), t.eot_id()].into_iter().flatten().collect())
         .unwrap_or_default();
-    let cfg = GenerateConfig { max_new_tokens: a.n_predict, stop_tokens };
+    let cfg = GenerateConfig {
+        max_new_tokens: a.n_predict,
+        stop_tokens,
+    };
 
     let mut out = std::io::stdout().lock();
-    let mut decoder = tokenizer.as_ref().map(StreamDecoder::new);
+    let mut decoder = tokenizer.as_ref().map(|t| (t, StreamDecoder::new()));
     let mut stops = StopMatcher::new(a.stop.clone());
     let mut generated = Vec::new();
     let mut step_logits: Vec<Vec<f32>> = Vec::new();
     let want_logits = a.logits_out.is_some();
     let mut write_err = None;
-    let stats = session.generate(&model, &prompt, &cfg, &mut sampler, want_logits, |tok, logits_after| {
-        generated.push(tok);
-        if want_logits {
-            step_logits.push(logits_after.to_vec());
-        }
-        let piece = match decoder.as_mut() {
-            Some(d) => match d.push(tok) {
-                Ok(s) => s,
-                Err(e) => {
-                    write_err = Some(anyhow::Error::new(e));
-                    return false;
-                }
-            },
-            None => format!("{tok} "),
-        };
-        let (emit, matched) = stops.push(&piece);
-        if let Err(e) = out.write_all(emit.as_bytes()).and_then(|_| out.flush()) {
-            write_err = Some(e.into());
-            return false;
-        }
-        !matched
-    })?;
+    let stats = session.generate(
+        &model,
+        &prompt,
+        &cfg,
+        &mut sampler,
+        want_logits,
+        |tok, logits_after| {
+            generated.push(tok);
+            if want_logits {
+                step_logits.push(logits_after.to_vec());
+            }
+            let piece = match decoder.as_mut() {
+                Some((t, d)) => match d.push(t, tok) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        write_err = Some(anyhow::Error::new(e));
+                        return false;
+                    }
+                },
+                None => format!("{tok} "),
+            };
+            let emit = stops.push(&piece);
+            if let Err(e) = out
+                .write_all(emit.text.as_bytes())
+                .and_then(|_| out.flush())
+            {
+                write_err = Some(e.into());
+                return false;
+            }
+            !emit.stopped
+        },
+    )?;
     if let Some(e) = write_err {
         return Err(e);
     }
     if !matches!(stats.stop, StopReason::Caller) {
-        let mut tail = decoder.as_mut().map(StreamDecoder::flush).unwrap_or_default();
-        tail = stops.push(&tail).0 + &stops.finish();
+        let tail = decoder.as_mut().map(|(_, d)| d.flush()).unwrap_or_default();
+        let tail = stops.push(&tail).text + &stops.flush();
         out.write_all(tail.as_bytes())?;
     }
     writeln!(out)?;
@@ -164,12 +188,17 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         let vocab = model.config.n_vocab;
         let mut rows: Vec<&[f32]> = pl.chunks(vocab).collect();
         rows.extend(step_logits.iter().map(Vec::as_slice));
-        let json = serde_json::json!({ "prompt_ids": prompt, "generated_ids": generated, "logits": rows });
-        std::fs::write(path, serde_json::to_vec(&json)?).with_context(|| format!("cannot write {}", path.display()))?;
+        let json =
+            serde_json::json!({ "prompt_ids": prompt, "generated_ids": generated, "logits": rows });
+        std::fs::write(path, serde_json::to_vec(&json)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
 
     let tps = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
-    let (pt, gt) = (stats.prompt_time.as_secs_f64(), stats.gen_time.as_secs_f64());
+    let (pt, gt) = (
+        stats.prompt_time.as_secs_f64(),
+        stats.gen_time.as_secs_f64(),
+    );
     eprintln!(
         "load {:.2} s | prompt {} tok in {:.2} s ({:.2} tok/s) | generated {} tok in {:.2} s ({:.2} tok/s) | stop: {:?} | peak RSS {} | {}",
         load_time.as_secs_f64(),

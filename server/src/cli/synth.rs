@@ -41,9 +41,17 @@ pub fn synth(a: SynthArgs) -> anyhow::Result<()> {
         let names: Vec<_> = SHAPES.iter().map(|s| s.name).collect();
         bail!("unknown shape '{}' (known: {})", a.shape, names.join(", "));
     };
-    let ty = |s: &str| TensorType::from_name(s).with_context(|| format!("unknown tensor type '{s}'"));
-    let opts = SynthOptions { shape: sh, arch: a.arch, ternary_type: ty(&a.ternary_type)?, embd_type: ty(&a.embd_type)?, seed: a.seed };
-    let vocab = GgufFile::open(&a.vocab).with_context(|| format!("cannot load vocab {}", a.vocab.display()))?;
+    let ty =
+        |s: &str| TensorType::from_name(s).with_context(|| format!("unknown tensor type '{s}'"));
+    let opts = SynthOptions {
+        shape: sh,
+        arch: a.arch,
+        ternary_type: ty(&a.ternary_type)?,
+        embd_type: ty(&a.embd_type)?,
+        seed: a.seed,
+    };
+    let vocab = GgufFile::open(&a.vocab)
+        .with_context(|| format!("cannot load vocab {}", a.vocab.display()))?;
     let t0 = Instant::now();
     let pb = bar("tensors");
     let bytes = synthesize(&vocab, &opts, &a.output, |done, total| {
