@@ -700,6 +700,14 @@ mod tests {
     }
 
     #[test]
+    fn shareable_across_threads() {
+        // The server shares one tokenizer between request tasks.
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Tokenizer>();
+        assert_send_sync::<StreamDecoder>();
+    }
+
+    #[test]
     fn byte_table_is_gpt2s() {
         assert_eq!(BYTE_TO_CHAR[b' ' as usize], 'Ġ');
         assert_eq!(BYTE_TO_CHAR[b'\n' as usize], 'Ċ');

@@ -20,7 +20,8 @@
 # g++, network access to pypi.org / files.pythonhosted.org (unless LLAMA_CPP_DIR is set),
 # and models/vocab-tiny.gguf in the repo.
 #
-# Time: about 3 min download (76.6 MB) + 15-25 min to build libllama on 2 cores (ggml-cpu is
+# Time: about 3 min download (76.6 MB) + 15-25 min to build libllama on 2 idle cores (hours on
+# a 2-core machine shared with other builds: ggml-cpu and the unity-built llama src are
 # most of it) + under a minute for generate/quantize/dump/check. Re-runs reuse $WORK_DIR.
 #
 # Environment:
@@ -28,6 +29,8 @@
 #   LLAMA_CPP_DIR  an already unpacked llama.cpp tree (e.g. <sdist>/vendor/llama.cpp): skips the download
 #   OUT_DIR        where the fixtures go              (default tests/fixtures/llamacpp)
 #   JOBS           build parallelism                  (default 2)
+#   BUILD_DIR      cmake build dir, reused if configured (default $WORK_DIR/build)
+#   VOCAB          tokenizer source                   (default models/vocab-tiny.gguf)
 #
 # Why not `pip download llama-cpp-python==0.3.36 --no-binary :all:`: pip fetches the sdist and
 # then hangs preparing its metadata here, with or without --no-build-isolation. The script
@@ -83,7 +86,7 @@ fi
 [ -f "$LLAMA_CPP_DIR/include/llama.h" ] || { echo "no llama.cpp at $LLAMA_CPP_DIR" >&2; exit 1; }
 
 # 2. build libllama (shared) only
-BUILD="$WORK_DIR/build"
+BUILD="${BUILD_DIR:-$WORK_DIR/build}"
 GEN=(); command -v ninja >/dev/null && GEN=(-G Ninja)
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
     log "configuring llama.cpp"
