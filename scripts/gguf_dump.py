@@ -8,7 +8,30 @@ import hashlib
 import json
 import sys
 
-from gguf import GGUFReader
+from gguf import GGUFReader, GGUFValueType
+
+
+def nested_array(parts, i):
+    """Decodes the array whose item type sits at parts[i] into nested lists.
+
+    GGUFReader parses nested arrays correctly but flattens them in `contents()`, so the
+    structure is rebuilt here from the raw parts: [item type, length, items...].
+    """
+    itype = int(parts[i][0])
+    n = int(parts[i + 1][0])
+    i += 2
+    out = []
+    for _ in range(n):
+        if itype == GGUFValueType.ARRAY:
+            v, i = nested_array(parts, i)
+        elif itype == GGUFValueType.STRING:
+            v = bytes(parts[i + 1]).decode("utf-8")
+            i += 2
+        else:
+            v = parts[i].tolist()[0]
+            i += 1
+        out.append(v)
+    return out, i
 
 
 def main() -> None:
@@ -17,7 +40,11 @@ def main() -> None:
     for name, field in r.fields.items():
         if name.startswith("GGUF."):
             continue  # the reader's synthetic header fields
-        value = field.contents()
+        if len(field.types) > 1 and field.types[1] == GGUFValueType.ARRAY:
+            # parts: key length, key, value type, then the array itself
+            value, _ = nested_array(field.parts, 3)
+        else:
+            value = field.contents()
         if isinstance(value, float):
             value = repr(value)
         meta[name] = {"types": [int(t) for t in field.types], "value": value}

@@ -64,7 +64,10 @@ impl XorShift {
 /// `rows × cols` I2_S bytes (no scale trailer) with uniformly random codes
 /// in {0, 1, 2}; `cols` must be a multiple of 128.
 pub fn random_i2s(rows: usize, cols: usize, seed: u64) -> Vec<u8> {
-    assert!(cols % 128 == 0, "cols = {cols} is not a multiple of 128");
+    assert!(
+        cols.is_multiple_of(128),
+        "cols = {cols} is not a multiple of 128"
+    );
     let mut rng = XorShift::new(seed);
     (0..rows * cols / 4)
         .map(|_| {

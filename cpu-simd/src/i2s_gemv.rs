@@ -45,7 +45,7 @@ fn fix_code(c: u8) -> u8 {
 /// they panic with a message naming the mismatch instead of reading garbage.
 fn check_shapes(packed: &[u8], rows: usize, cols: usize, q: &[i8], out: &[i32]) {
     assert!(
-        cols % I2S_BLOCK_WEIGHTS == 0,
+        cols.is_multiple_of(I2S_BLOCK_WEIGHTS),
         "i2s_gemv: cols = {cols} is not a multiple of {I2S_BLOCK_WEIGHTS}"
     );
     assert!(
@@ -174,23 +174,27 @@ impl pulp::WithSimd for Portable<'_> {
 pub fn i2s_gemv(packed: &[u8], rows: usize, cols: usize, q: &[i8], out: &mut [i32]) {
     check_shapes(packed, rows, cols, q, out);
     #[cfg(target_arch = "x86_64")]
-    use pulp::Simd as _;
-    #[cfg(target_arch = "x86_64")]
     match pulp::Arch::new() {
-        pulp::Arch::V4(simd) => simd.vectorize(x86::Avx512 {
+        pulp::Arch::V4(simd) => pulp::Simd::vectorize(
             simd,
-            packed,
-            cols,
-            q,
-            out,
-        }),
-        pulp::Arch::V3(simd) => simd.vectorize(x86::Avx2 {
+            x86::Avx512 {
+                simd,
+                packed,
+                cols,
+                q,
+                out,
+            },
+        ),
+        pulp::Arch::V3(simd) => pulp::Simd::vectorize(
             simd,
-            packed,
-            cols,
-            q,
-            out,
-        }),
+            x86::Avx2 {
+                simd,
+                packed,
+                cols,
+                q,
+                out,
+            },
+        ),
         _ => i2s_gemv_scalar(packed, rows, cols, q, out),
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -369,15 +373,17 @@ mod x86 {
         q: &[i8],
         out: &mut [i32],
     ) -> Option<()> {
-        use pulp::Simd as _;
         let simd = V3::try_new()?;
-        simd.vectorize(Avx2 {
+        pulp::Simd::vectorize(
             simd,
-            packed,
-            cols,
-            q,
-            out,
-        });
+            Avx2 {
+                simd,
+                packed,
+                cols,
+                q,
+                out,
+            },
+        );
         Some(())
     }
 }
@@ -464,14 +470,16 @@ mod tests {
         let got = all_agree(&block, 1, 128, &q);
         assert_eq!(got, [expect]);
         // Spelled out: q = 3k mod 256 as i8 → q0 = 0, q64 = −64, q5 = 15,
-        // q37 = 111, q69 = −49, q101 = 47; base = Σ = −192.
-        assert_eq!(base, -192);
-        assert_eq!(expect, -192 + 0 + 64 - 15 + 111 - 49 - 47);
+        // q37 = 111, q69 = −49, q101 = 47; base = Σ q = 2624.
+        assert_eq!(base, 2624);
+        assert_eq!(expect, 2624 + 64 - 15 + 111 - 49 - 47);
+        assert_eq!(got, [2688]);
     }
 
     #[test]
     fn known_answer_rows_and_blocks() {
-        // Row 0: all +1; row 1: all −1; row 2: all 0; over two blocks.
+        // Row 0: all +1 (code 2, raw = 2A); row 1: all −1 (code 0, raw = 0);
+        // row 2: all 0 (code 1, raw = A); over two blocks.
         let cols = 256;
         let mut codes = vec![2u8; cols];
         codes.extend(std::iter::repeat_n(0u8, cols));
@@ -479,7 +487,7 @@ mod tests {
         let q: Vec<i8> = (0..cols).map(|k| (k % 7) as i8 - 3).collect();
         let a: i32 = q.iter().map(|&v| i32::from(v)).sum();
         let got = all_agree(&pack(&codes, 3, cols), 3, cols, &q);
-        assert_eq!(got, [3 * a, a - a, a]);
+        assert_eq!(got, [2 * a, 0, a]);
     }
 
     #[test]

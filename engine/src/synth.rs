@@ -33,6 +33,10 @@ pub struct SynthShape {
     pub n_ctx: usize,
     /// RoPE base.
     pub rope_theta: f32,
+    /// Vocabulary size the shape calls for; a smaller vocab file is padded up to it with
+    /// unused tokens (so the embedding and LM head have their real size). 0: the vocab
+    /// file's own size.
+    pub n_vocab: usize,
 }
 
 /// The named shapes: `tiny` (tests, the bundled model) and `2b4t` (microsoft/bitnet-b1.58-2B-4T).
@@ -46,6 +50,7 @@ pub const SHAPES: &[SynthShape] = &[
         n_kv_head: 2,
         n_ctx: 512,
         rope_theta: 10000.0,
+        n_vocab: 0,
     },
     SynthShape {
         name: "2b4t",
@@ -56,6 +61,7 @@ pub const SHAPES: &[SynthShape] = &[
         n_kv_head: 5,
         n_ctx: 4096,
         rope_theta: 500000.0,
+        n_vocab: 128_256,
     },
 ];
 
@@ -126,13 +132,14 @@ pub fn synthesize(
             opts.embd_type
         )));
     }
-    let n_vocab = vocab
+    let file_vocab = vocab
         .get("tokenizer.ggml.tokens")
         .and_then(GgufValue::as_array)
         .map(<[GgufValue]>::len)
         .ok_or_else(|| {
             SynthError::Options("the vocab file has no tokenizer.ggml.tokens array".into())
         })?;
+    let n_vocab = file_vocab.max(sh.n_vocab);
 
     let arch = opts.arch.as_str();
     let mut w = GgufWriter::new();
@@ -172,7 +179,7 @@ pub fn synthesize(
     w.add_kv(hp("rope.freq_base"), GgufValue::F32(sh.rope_theta));
     for (k, v) in vocab.metadata() {
         if k.starts_with("tokenizer.") {
-            w.add_kv(k.clone(), v.clone());
+            w.add_kv(k.clone(), pad_vocab_array(k, v, file_vocab, n_vocab));
         }
     }
 
@@ -212,6 +219,30 @@ pub fn synthesize(
         Ok(data)
     })?;
     Ok(std::fs::metadata(out).map(|m| m.len()).unwrap_or(0))
+}
+
+/// Pads the per-token arrays of the tokenizer to `n_vocab` entries. The extra tokens are
+/// typed UNUSED (5): no merge produces them and they are never matched in text, so the
+/// tokenizer behaves exactly as the vocab file's, while the model has its real vocab size.
+fn pad_vocab_array(key: &str, v: &GgufValue, file_vocab: usize, n_vocab: usize) -> GgufValue {
+    let GgufValue::Array(ty, items) = v else {
+        return v.clone();
+    };
+    if n_vocab <= file_vocab || items.len() != file_vocab {
+        return v.clone();
+    }
+    let pad = |i: usize| match key {
+        "tokenizer.ggml.tokens" => Some(GgufValue::String(format!("<|bitnet-rs-unused-{i}|>"))),
+        "tokenizer.ggml.token_type" => Some(GgufValue::I32(5)),
+        "tokenizer.ggml.scores" => Some(GgufValue::F32(-1e9)),
+        _ => None,
+    };
+    if pad(0).is_none() {
+        return v.clone();
+    }
+    let mut out = items.clone();
+    out.extend((file_vocab..n_vocab).filter_map(pad));
+    GgufValue::Array(*ty, out)
 }
 
 fn tensor_bytes(

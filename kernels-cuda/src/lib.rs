@@ -157,7 +157,7 @@ pub fn i2s_gemv_launch(rows: usize, cols: usize) -> Result<LaunchConfig, LaunchE
     if rows == 0 {
         return Err(LaunchError::NoRows { kernel });
     }
-    if cols == 0 || cols % 128 != 0 {
+    if cols == 0 || !cols.is_multiple_of(128) {
         return Err(LaunchError::BadCols { kernel, cols });
     }
     let max_rows = i32::MAX as usize;

@@ -14,8 +14,20 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = cli::dispatch(args) {
+        if is_broken_pipe(&e) {
+            // The reader went away (`bitnet inspect m.gguf | head`): nothing left to say.
+            return;
+        }
         // One line, the whole cause chain: "error: cannot load x.gguf: tensor 'a' ...".
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// True when the error chain ends in a closed stdout pipe.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -263,7 +263,7 @@ mod tests {
                     ))
                 })
                 .collect();
-            found.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+            found.sort_by_key(|f| (f.0, f.1));
             let declared: Vec<_> = src
                 .bindings
                 .iter()

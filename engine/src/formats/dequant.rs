@@ -17,7 +17,7 @@ use half::f16;
 pub fn dequantize_row(ty: TensorType, src: &[u8], dst: &mut [f32]) -> Result<(), FormatError> {
     use TensorType as T;
     match ty {
-        T::F32 => elementwise::<4>(ty, src, dst, |b| f32::from_le_bytes(b)),
+        T::F32 => elementwise::<4>(ty, src, dst, f32::from_le_bytes),
         T::F16 => elementwise::<2>(ty, src, dst, |b| f16::from_le_bytes(b).to_f32()),
         // bf16 is the top half of an f32, so widening is a shift; NaN payloads survive as in
         // ggml and gguf-py.

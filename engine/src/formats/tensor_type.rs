@@ -225,7 +225,7 @@ pub fn tensor_nbytes(ty: TensorType, dims: &[u64]) -> Result<u64, FormatError> {
     let ne0 = dims.first().copied().unwrap_or(1);
     match ty.block_layout() {
         Some((block, size)) => {
-            if ne0 % block != 0 {
+            if !ne0.is_multiple_of(block) {
                 return Err(bad("row length is not a multiple of the block size"));
             }
             (count / block)
@@ -234,10 +234,10 @@ pub fn tensor_nbytes(ty: TensorType, dims: &[u64]) -> Result<u64, FormatError> {
         }
         None => {
             // bitnet.cpp computes these over ne0·ne1 (2-D weights); higher dims fold into ne1.
-            let ne1 = if ne0 == 0 { 0 } else { count / ne0 };
+            let ne1 = count.checked_div(ne0).unwrap_or(0);
             match ty {
                 TensorType::I2_S | TensorType::TL1 => {
-                    if count % 4 != 0 {
+                    if !count.is_multiple_of(4) {
                         return Err(bad("element count is not a multiple of 4"));
                     }
                     Ok(count / 4 + 32)

@@ -41,7 +41,7 @@ const fn byte_table() -> [[i8; 5]; 256] {
 /// ⌈q·256/243⌉: the fixed-point base-3 fraction that makes trit extraction a multiply.
 #[inline]
 fn frac(q: u8) -> u8 {
-    ((u16::from(q) * 256 + 242) / 243) as u8
+    (u16::from(q) * 256).div_ceil(243) as u8
 }
 
 /// Quantizes one block exactly as ggml's `quantize_row_tq1_0_ref` (and gguf-py) do:

@@ -217,7 +217,7 @@ impl GgufFile {
             };
             let ty = TensorType::from_id(type_id, bitnet_arch).map_err(tensor_err)?;
             let nbytes = tensor_nbytes(ty, &dims).map_err(tensor_err)?;
-            if offset % alignment != 0 {
+            if !offset.is_multiple_of(alignment) {
                 return Err(c.invalid(
                     &format!("tensor '{name}'"),
                     info_offset as usize,

@@ -117,13 +117,13 @@ impl ModelConfig {
                 return Err(bad(k, "must be positive".into()));
             }
         }
-        if n_embd % n_head != 0 {
+        if !n_embd.is_multiple_of(n_head) {
             return Err(bad(
                 "attention.head_count",
                 format!("{n_head} does not divide embedding_length {n_embd}"),
             ));
         }
-        if n_head % n_kv_head != 0 {
+        if !n_head.is_multiple_of(n_kv_head) {
             return Err(bad(
                 "attention.head_count_kv",
                 format!("{n_kv_head} does not divide head_count {n_head}"),
@@ -131,7 +131,7 @@ impl ModelConfig {
         }
         let head_dim = n_embd / n_head;
         let n_rot = uint("rope.dimension_count")?.unwrap_or(head_dim);
-        if n_rot > head_dim || n_rot % 2 != 0 {
+        if n_rot > head_dim || !n_rot.is_multiple_of(2) {
             return Err(bad(
                 "rope.dimension_count",
                 format!("{n_rot} must be even and at most the head size {head_dim}"),
@@ -163,13 +163,13 @@ impl ModelConfig {
                 });
             }
         };
-        if let Some(v) = uint("vocab_size")? {
-            if v != n_vocab {
-                return Err(bad(
-                    "vocab_size",
-                    format!("{v} disagrees with token_embd.weight's {n_vocab} rows"),
-                ));
-            }
+        if let Some(v) = uint("vocab_size")?
+            && v != n_vocab
+        {
+            return Err(bad(
+                "vocab_size",
+                format!("{v} disagrees with token_embd.weight's {n_vocab} rows"),
+            ));
         }
         Ok(ModelConfig {
             arch_name,
