@@ -37,7 +37,6 @@ fn fixture(name: &str) -> (Fixture, Vec<Vec<f32>>, Vec<Vec<f32>>) {
 }
 
 #[test]
-#[ignore = "fixtures not generated yet: run scripts/llamacpp/regenerate.sh"]
 fn f16_matches_llamacpp_within_0_01() {
     let (f, ours_prompt, ours_steps) = fixture("tiny-bitnet-f16");
     let mut worst = 0f32;
@@ -77,13 +76,11 @@ fn ternary(name: &str) {
 }
 
 #[test]
-#[ignore = "fixtures not generated yet: run scripts/llamacpp/regenerate.sh"]
 fn tq2_0_matches_llamacpp() {
     ternary("tiny-bitnet-tq2_0");
 }
 
 #[test]
-#[ignore = "fixtures not generated yet: run scripts/llamacpp/regenerate.sh"]
 fn tq1_0_matches_llamacpp() {
     ternary("tiny-bitnet-tq1_0");
 }
