@@ -167,3 +167,68 @@ fn synth_writes_a_loadable_model() {
     let out = bitnet(&["synth", "--shape", "huge", "-o", p]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown shape 'huge'"));
 }
+
+#[test]
+fn tokenize_prints_ids_and_pieces_and_bulk_json_lines() {
+    let out = bitnet(&["tokenize", "-m", MODEL, "--ids-only", "Hello world"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ids: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .split(',')
+        .map(|s| s.parse().expect("numeric id"))
+        .collect();
+    assert!(!ids.is_empty());
+
+    let out = bitnet(&["tokenize", "-m", MODEL, "Hello world"]);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(listing.lines().count(), ids.len(), "{listing}");
+    assert!(listing.contains(&format!("{} -> ", ids[0])), "{listing}");
+
+    // Bulk: one {"ids"} line per {"text"} line, BOS only with --add-special.
+    let jsonl = |extra: &[&str], input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bitnet"))
+            .args(["tokenize", "-m", MODEL, "--jsonl"])
+            .args(extra)
+            .current_dir(repo(""))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn bitnet");
+        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), input.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("bitnet exits")
+    };
+    let out = jsonl(&[], "{\"text\": \"Hello world\"}\n{\"text\": \"\"}\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["ids"], serde_json::json!(ids));
+    assert_eq!(lines[1]["ids"], serde_json::json!([]));
+    let out = jsonl(&["--add-special"], "{\"text\": \"Hello world\"}\n");
+    let with_bos: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("JSON line");
+    assert_eq!(
+        with_bos["ids"].as_array().map(Vec::len),
+        Some(ids.len() + 1)
+    );
+
+    let out = jsonl(&[], "{\"text\": 3}\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("stdin line 1: expected an object with a string \"text\""),
+        "{err}"
+    );
+}

@@ -2,6 +2,7 @@
 
 pub mod logits;
 pub mod model_files;
+pub mod test_data;
 
 use std::path::PathBuf;
 

@@ -4,6 +4,7 @@ mod inspect;
 mod progress;
 mod run;
 mod synth;
+mod tokenize;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,8 @@ enum Command {
     Run(run::RunArgs),
     /// Print a GGUF file's metadata and tensor table.
     Inspect(inspect::InspectArgs),
+    /// Print the token ids and pieces of a text, or encode JSON lines in bulk.
+    Tokenize(tokenize::TokenizeArgs),
     /// Write a random ternary model of a named shape (synthetic, for tests and benchmarks).
     Synth(synth::SynthArgs),
 }
@@ -31,5 +34,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run(a) => run::run(a),
         Command::Inspect(a) => inspect::inspect(a),
         Command::Synth(a) => synth::synth(a),
+        Command::Tokenize(a) => tokenize::tokenize(a),
     }
 }

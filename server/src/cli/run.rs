@@ -7,7 +7,7 @@ use bitnet_engine::gguf::GgufFile;
 use bitnet_engine::model::Model;
 use bitnet_engine::sampling::{Sampler, SamplerConfig, StopMatcher};
 use bitnet_engine::session::{GenerateConfig, Session, StopReason};
-use bitnet_engine::tokenizer::{StreamDecoder, Tokenizer};
+use bitnet_engine::tokenizer::StreamDecoder;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -61,6 +61,12 @@ pub struct RunArgs {
     /// Do not add the BOS token to a text prompt.
     #[arg(long)]
     no_bos: bool,
+    /// A HF tokenizer.json to encode with instead of the one rebuilt from the GGUF metadata.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Show control tokens (e.g. `<|eot_id|>`) in the output.
+    #[arg(long)]
+    special: bool,
     /// Write `{"prompt_ids": [...], "logits": [[...], ...]}`, one row per evaluated position.
     #[arg(long)]
     logits_out: Option<PathBuf>,
@@ -77,7 +83,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     let t_load = Instant::now();
     let file =
         GgufFile::open(&a.model).with_context(|| format!("cannot load {}", a.model.display()))?;
-    let tokenizer = match Tokenizer::from_gguf(&file) {
+    let tokenizer = match super::tokenize::load_tokenizer(&file, a.tokenizer.as_deref()) {
         Ok(t) => Some(t),
         Err(e) if a.prompt_ids.is_some() => {
             eprintln!("note: no usable tokenizer ({e}); printing token ids");
@@ -98,7 +104,13 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
 
     let prompt: Vec<u32> = match (&a.prompt, &a.prompt_ids, &tokenizer) {
         (_, Some(ids), _) => ids.clone(),
-        (Some(text), None, Some(tok)) => tok.encode(text, !a.no_bos && tok.add_bos_default())?,
+        // As llama.cpp's CLI does, a prompt may spell control tokens; no EOS is appended.
+        (Some(text), None, Some(tok)) => {
+            let bos = tok.bos_id().filter(|_| !a.no_bos && tok.add_bos_default());
+            bos.into_iter()
+                .chain(tok.encode(text, false, true)?)
+                .collect()
+        }
         (None, None, _) => bail!("give a prompt with -p TEXT or --prompt-ids 1,2,3"),
         (Some(_), None, None) => unreachable_tokenizer()?,
     };
@@ -128,7 +140,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     let mut sampler = Sampler::new(sampler_cfg);
     let stop_tokens = tokenizer
         .as_ref()
-        .map(|t| [t.eos_id(), t.eot_id()].into_iter().flatten().collect())
+        .map(|t| {
+            let ids = t.special_ids();
+            [ids.eos, ids.eot, ids.eom].into_iter().flatten().collect()
+        })
         .unwrap_or_default();
     let cfg = GenerateConfig {
         max_new_tokens: a.n_predict,
@@ -136,7 +151,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     };
 
     let mut out = std::io::stdout().lock();
-    let mut decoder = tokenizer.as_ref().map(|t| (t, StreamDecoder::new()));
+    let mut decoder = tokenizer
+        .as_ref()
+        .map(|t| (t, StreamDecoder::with_special(a.special)));
     let mut stops = StopMatcher::new(a.stop.clone());
     let mut generated = Vec::new();
     let mut step_logits: Vec<Vec<f32>> = Vec::new();

@@ -1,0 +1,11 @@
+//! The cross-crate tests, one module per subject, linked into one test binary: each
+//! integration-test binary is another link of the engine and its dependencies, which is most
+//! of a CI build on two cores.
+
+mod bad_input;
+mod format_agreement;
+mod llamacpp_parity;
+mod numpy_parity;
+mod python_gguf_readback;
+mod tokenizer_parity;
+mod tokenizer_vocabs;
