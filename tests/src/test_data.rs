@@ -29,3 +29,27 @@ pub fn file(rel: &str) -> Option<PathBuf> {
     );
     None
 }
+
+/// The tokenizer of a fetched vocab file (`vocab/ggml-vocab-{name}.gguf`), built once per test
+/// binary: a 128k-token vocabulary takes seconds to build in an unoptimized test build.
+pub fn vocab_tokenizer(name: &str) -> Option<&'static bitnet_engine::tokenizer::Tokenizer> {
+    use bitnet_engine::gguf::GgufFile;
+    use bitnet_engine::tokenizer::Tokenizer;
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static BUILT: OnceLock<Mutex<HashMap<String, &'static Tokenizer>>> = OnceLock::new();
+    let path = file(&format!("vocab/ggml-vocab-{name}.gguf"))?;
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(t) = built.get(name) {
+        return Some(t);
+    }
+    let file = GgufFile::open(&path).expect("vocab file opens");
+    let t: &'static Tokenizer = Box::leak(Box::new(
+        Tokenizer::from_gguf(&file).expect("builds from metadata"),
+    ));
+    built.insert(name.to_string(), t);
+    Some(t)
+}

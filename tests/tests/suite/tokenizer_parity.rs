@@ -3,8 +3,6 @@
 //! metadata of llama.cpp's LLaMA 3 (BPE) and LLaMA 2 (SentencePiece) vocab files, must give
 //! HF's ids for at least 99.9 % of the strings, and round-trip every string HF round-trips.
 
-use bitnet_engine::gguf::GgufFile;
-use bitnet_engine::tokenizer::Tokenizer;
 use bitnet_tests::{repo_path, test_data};
 use serde::Deserialize;
 
@@ -27,10 +25,9 @@ fn rows() -> Vec<Row> {
 }
 
 fn parity(vocab: &str, want: impl Fn(&Row) -> (&[u32], bool)) {
-    let Some(gguf) = test_data::file(&format!("vocab/ggml-vocab-{vocab}.gguf")) else {
+    let Some(t) = test_data::vocab_tokenizer(vocab) else {
         return;
     };
-    let t = Tokenizer::from_gguf(&GgufFile::open(&gguf).expect("opens")).expect("builds");
     let rows = rows();
     assert!(rows.len() >= 2000, "corpus too small: {}", rows.len());
     let mut differ = Vec::new();

@@ -8,7 +8,6 @@ use bitnet_tests::test_data;
 
 /// Checks every upstream vector of `vocab`; returns how many matched.
 fn upstream_vectors(vocab: &str, kind: VocabKind) -> Option<usize> {
-    let gguf = test_data::file(&format!("vocab/ggml-vocab-{vocab}.gguf"))?;
     let inp = std::fs::read_to_string(test_data::file(&format!(
         "vocab/ggml-vocab-{vocab}.gguf.inp"
     ))?)
@@ -17,8 +16,7 @@ fn upstream_vectors(vocab: &str, kind: VocabKind) -> Option<usize> {
         "vocab/ggml-vocab-{vocab}.gguf.out"
     ))?)
     .expect("reads .out");
-    let file = GgufFile::open(&gguf).expect("opens");
-    let t = Tokenizer::from_gguf(&file).expect("builds from metadata");
+    let t = test_data::vocab_tokenizer(vocab)?;
     assert_eq!(t.kind(), kind);
     // The input file ends with a separator, which leaves one empty piece at the end.
     let inputs: Vec<&str> = inp.split("\n__ggml_vocab_test__\n").collect();
@@ -79,13 +77,9 @@ fn qwen2_all_upstream_vectors() {
 
 #[test]
 fn llama_bpe_known_answers_and_specials() {
-    let Some(gguf) = test_data::file("vocab/ggml-vocab-llama-bpe.gguf") else {
+    let Some(t) = test_data::vocab_tokenizer("llama-bpe") else {
         return;
     };
-    let file = GgufFile::open(&gguf).expect("opens");
-    let start = std::time::Instant::now();
-    let t = Tokenizer::from_gguf(&file).expect("builds");
-    println!("built the 128256-token tokenizer in {:?}", start.elapsed());
     assert_eq!(t.vocab_size(), 128_256);
     assert_eq!(
         t.encode("Hello, world!", false, false).expect("encodes"),
@@ -132,4 +126,51 @@ fn missing_pre_uses_llama_cpp_default() {
     assert_ne!(ids, vec![1541, 956]);
     assert_eq!(ids.len(), 3, "{ids:?}");
     assert_eq!(t.decode(&ids, false).expect("decodes"), " don't");
+}
+
+#[test]
+fn tokenizer_json_override_encodes_and_must_fit_the_vocabulary() {
+    let gguf = bitnet_tests::repo_path("models/vocab-tiny.gguf");
+    let json = bitnet_tests::repo_path("tests/fixtures/numpy_ref/vocab-tiny.tokenizer.json");
+    let file = GgufFile::open(&gguf).expect("opens");
+    let rebuilt = Tokenizer::from_gguf(&file).expect("builds");
+    let overridden = Tokenizer::from_gguf(&file)
+        .expect("builds")
+        .with_tokenizer_json(&json)
+        .expect("the vocab's own tokenizer.json fits");
+    for text in ["Hello, world!", "  spaced\tout\n", "it's 2024 already"] {
+        let ids = overridden.encode(text, true, false).expect("encodes");
+        assert_eq!(ids, rebuilt.encode(text, true, false).expect("encodes"));
+        assert_eq!(overridden.decode(&ids, false).expect("decodes"), text);
+    }
+    // Special tokens still follow the GGUF types: not matched in plain text.
+    let eot = overridden.eot_id().expect("vocab-tiny has an EOT");
+    let plain = overridden
+        .encode("<|eot_id|>", false, false)
+        .expect("encodes");
+    assert!(!plain.contains(&eot), "{plain:?}");
+    assert_eq!(
+        overridden
+            .encode("<|eot_id|>", false, true)
+            .expect("encodes"),
+        vec![eot]
+    );
+
+    // A tokenizer.json of another vocabulary size is refused, naming both sizes.
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("reads")).expect("JSON");
+    // Without its 8 added (special) tokens the file has 504.
+    doc["added_tokens"] = serde_json::json!([]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let small = dir.path().join("small.json");
+    std::fs::write(&small, doc.to_string()).expect("writes");
+    let err = Tokenizer::from_gguf(&file)
+        .expect("builds")
+        .with_tokenizer_json(&small)
+        .expect_err("smaller vocabulary");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("small.json") && msg.contains("504 tokens") && msg.contains("512"),
+        "{msg}"
+    );
 }
