@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -112,19 +113,31 @@ def pypi_index() -> str:
     return PyPI.simple_url.rstrip("/")
 
 
+def download(req: urllib.request.Request | str, timeout: int) -> bytes:
+    """Reads a URL, retrying twice: one dropped connection should not fail a CI run."""
+    for attempt in range(3):
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.read()
+        except OSError as e:
+            if attempt == 2:
+                raise
+            log(f"download failed ({e}); retrying")
+            time.sleep(5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def fetch_sdist(package: str, version: str, want_sha: str) -> bytes:
     req = urllib.request.Request(
         f"{pypi_index()}/{package}/",
         headers={"Accept": "application/vnd.pypi.simple.v1+json"},
     )
-    with urllib.request.urlopen(req, timeout=120) as resp:
-        files = json.load(resp)["files"]
+    files = json.loads(download(req, 120))["files"]
     for f in files:
         name = f["filename"]
         if name.endswith(".tar.gz") and name.rsplit("-", 1)[-1] == f"{version}.tar.gz":
             log(f"downloading {name} ({f.get('size', 0) / 1e6:.1f} MB)")
-            with urllib.request.urlopen(f["url"], timeout=1800) as resp:
-                data = resp.read()
+            data = download(f["url"], 1800)
             got = sha256(data)
             if got != want_sha:
                 sys.exit(f"sha256 mismatch for {name}: got {got}, pinned {want_sha}")
