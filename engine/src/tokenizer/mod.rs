@@ -243,7 +243,7 @@ impl Tokenizer {
     /// tokens' text as is, nothing for unused slots. One token may hold part of a UTF-8
     /// character.
     pub fn token_bytes(&self, id: u32) -> Result<&[u8], TokenizerError> {
-        self.pieces.bytes(id).ok_or(self.out_of_range(id))
+        self.pieces.bytes(id).ok_or_else(|| self.out_of_range(id))
     }
 
     /// [`Tokenizer::token_bytes`], but empty for control and unknown tokens unless
@@ -255,17 +255,21 @@ impl Tokenizer {
     ) -> Result<&[u8], TokenizerError> {
         self.pieces
             .shown(id, render_special)
-            .ok_or(self.out_of_range(id))
+            .ok_or_else(|| self.out_of_range(id))
     }
 
     /// The token's type.
     pub fn token_type(&self, id: u32) -> Result<TokenType, TokenizerError> {
-        self.pieces.token_type(id).ok_or(self.out_of_range(id))
+        self.pieces
+            .token_type(id)
+            .ok_or_else(|| self.out_of_range(id))
     }
 
     /// The token's text as the vocabulary writes it (`Ġthe`, `▁the`, `<|eot_id|>`).
     pub fn token_text(&self, id: u32) -> Result<String, TokenizerError> {
-        self.encoder.id_to_token(id).ok_or(self.out_of_range(id))
+        self.encoder
+            .id_to_token(id)
+            .ok_or_else(|| self.out_of_range(id))
     }
 
     fn out_of_range(&self, id: u32) -> TokenizerError {
