@@ -3,10 +3,11 @@
 //! Data flows file → [`gguf`] (memory-mapped, validated) → [`formats`] (byte layouts of every
 //! tensor type) → [`model`] (hyper-parameters, weights uploaded to a [`backend::Backend`], the
 //! graph written once against that trait) → [`session`] (KV cache, batched steps) →
-//! [`sampling`] → [`tokenizer`].
+//! [`sampling`] → [`tokenizer`]; [`chat`] turns conversations into prompts.
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod chat;
 pub mod formats;
 pub mod gguf;
 pub mod model;

@@ -65,6 +65,18 @@ impl<B: Backend> Session<B> {
         &self.history
     }
 
+    /// Most tokens the session can hold.
+    pub fn capacity(&self) -> usize {
+        self.cache.capacity()
+    }
+
+    /// Forgets every token after the first `len`, so a new prompt that shares them (the next
+    /// turn of a chat) is evaluated only from where it differs.
+    pub fn truncate(&mut self, len: usize) {
+        self.cache.truncate(len);
+        self.history.truncate(len);
+    }
+
     /// Evaluates `tokens` after what the session already holds; returns the requested logits.
     pub fn feed(
         &mut self,

@@ -9,7 +9,8 @@ pinned sha256 before use, so a test run sees exactly the bytes the fixtures were
 
 Sets:
   ci        what `cargo test` reads: llama.cpp's vocab-only GGUFs with their upstream test
-            vectors (llama-cpp-python 0.3.36 sdist, PyPI) and botchan.txt (sentencepiece 0.2.3
+            vectors and its collection of real chat templates (llama-cpp-python 0.3.36 sdist,
+            PyPI) and botchan.txt (sentencepiece 0.2.3
             sdist, PyPI). About 80 MB to download, 25 MB kept.
   fixtures  ci, plus what only the fixture generators read (npm and crates.io packages):
             the HF tokenizer.json of LLaMA 3, the LLaMA 2 vocab and merges, blns.txt and
@@ -62,6 +63,16 @@ PYPI_SDISTS = [
             "ggml-vocab-qwen2.gguf.out",
         ],
         "vocab",
+    ),
+    (
+        "llama-cpp-python",
+        "0.3.36",
+        "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e",
+        "vendor/llama.cpp/models/",
+        # A member ending in "/" is every file directly under that folder: here the real chat
+        # templates of 70 models, which the chat-template parity test renders.
+        ["templates/"],
+        "chat",
     ),
     (
         "sentencepiece",
@@ -127,7 +138,18 @@ def download(req: urllib.request.Request | str, timeout: int) -> bytes:
     raise AssertionError("unreachable")
 
 
+_SDISTS: dict[tuple[str, str], bytes] = {}
+
+
 def fetch_sdist(package: str, version: str, want_sha: str) -> bytes:
+    """The sdist's bytes, downloaded once per run however many entries read it."""
+    key = (package, version)
+    if key not in _SDISTS:
+        _SDISTS[key] = download_sdist(package, version, want_sha)
+    return _SDISTS[key]
+
+
+def download_sdist(package: str, version: str, want_sha: str) -> bytes:
     req = urllib.request.Request(
         f"{pypi_index()}/{package}/",
         headers={"Accept": "application/vnd.pypi.simple.v1+json"},
@@ -160,16 +182,29 @@ def write(path: Path, data: bytes) -> None:
 
 def fetch_pypi(dest: Path, lock: dict[str, str]) -> None:
     for package, version, sdist_sha, prefix, members, subdir in PYPI_SDISTS:
-        targets = {m: dest / subdir / m for m in members}
-        if all(present(p, lock.get(f"{subdir}/{m}")) for m, p in targets.items()):
+        files = [m for m in members if not m.endswith("/")]
+        folders = [m for m in members if m.endswith("/")]
+        targets = {m: dest / subdir / m for m in files}
+        # A folder is complete when its stamp names the sdist it was extracted from.
+        stamps = {m: dest / subdir / m / ".sdist-sha256" for m in folders}
+        if all(present(p, lock.get(f"{subdir}/{m}")) for m, p in targets.items()) and all(
+            s.is_file() and s.read_text().strip() == sdist_sha for s in stamps.values()
+        ):
             continue
         data = fetch_sdist(package, version, sdist_sha)
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             by_suffix = {}
+            in_folder: dict[str, list[tarfile.TarInfo]] = {m: [] for m in folders}
             for info in tar.getmembers():
-                for m in members:
-                    if info.isfile() and info.name.endswith("/" + prefix + m):
+                if not info.isfile():
+                    continue
+                for m in files:
+                    if info.name.endswith("/" + prefix + m):
                         by_suffix[m] = info
+                for m in folders:
+                    head, _, name = info.name.rpartition("/")
+                    if (head + "/").endswith("/" + prefix + m) and name:
+                        in_folder[m].append(info)
             for m, path in targets.items():
                 if m not in by_suffix:
                     sys.exit(f"{package} {version}: no {prefix}{m} in the sdist")
@@ -178,6 +213,16 @@ def fetch_pypi(dest: Path, lock: dict[str, str]) -> None:
                     sys.exit(f"{package} {version}: cannot read {prefix}{m}")
                 write(path, extracted.read())
                 log(f"wrote {path}")
+            for m, infos in in_folder.items():
+                if not infos:
+                    sys.exit(f"{package} {version}: no files under {prefix}{m} in the sdist")
+                for info in infos:
+                    extracted = tar.extractfile(info)
+                    if extracted is None:
+                        sys.exit(f"{package} {version}: cannot read {info.name}")
+                    write(dest / subdir / m / info.name.rpartition("/")[2], extracted.read())
+                write(stamps[m], (sdist_sha + "\n").encode())
+                log(f"wrote {len(infos)} files to {dest / subdir / m}")
 
 
 def fetch_npm(dest: Path) -> None:

@@ -232,3 +232,100 @@ fn tokenize_prints_ids_and_pieces_and_bulk_json_lines() {
         "{err}"
     );
 }
+
+/// Runs `bitnet chat` with `input` on stdin.
+fn chat(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bitnet"))
+        .arg("chat")
+        .args(args)
+        .current_dir(repo(""))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run bitnet chat");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write turns");
+    child.wait_with_output().expect("chat ends")
+}
+
+#[test]
+fn chat_answers_each_turn_and_reuses_the_cache() {
+    let args = ["-m", MODEL, "-n", "4", "--temp", "0", "-t", "2"];
+    let out = chat(
+        &args,
+        "Hello\nHow are\\\nyou?\n/reset\nAgain\n/exit\nnot read\n",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let turns: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("prompt tokens"))
+        .collect();
+    assert_eq!(turns.len(), 3, "one status line per turn: {err}");
+    let reused = |line: &str| -> usize {
+        let (_, rest) = line.split_once('(').expect("reuse count");
+        rest.split_whitespace()
+            .next()
+            .expect("n")
+            .parse()
+            .expect("number")
+    };
+    assert_eq!(reused(turns[0]), 0, "{err}");
+    assert!(
+        reused(turns[1]) > 5,
+        "the second turn reuses the first: {err}"
+    );
+    assert_eq!(reused(turns[2]), 0, "/reset clears the cache: {err}");
+    assert!(err.contains("[conversation cleared]"), "{err}");
+    // One reply line per turn; greedy, so the first and the post-reset turn ("Hello" and
+    // "Again" are different prompts) are at least deterministic across runs.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 3, "{stdout:?}");
+    let again = chat(&args, "Hello\n");
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).lines().next(),
+        stdout.lines().next()
+    );
+
+    // The template's rendered prompt, on request: the tiny model's own LLaMA 3-style template.
+    let out = chat(&[&args[..], &["--verbose-prompt"]].concat(), "Hi\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"),
+        "{err}"
+    );
+    // A built-in format on request.
+    let out = chat(
+        &[
+            &args[..],
+            &["--verbose-prompt", "--chat-template", "bitnet"],
+        ]
+        .concat(),
+        "Hi\n",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("User: Hi<|eot_id|>Assistant: "), "{err}");
+}
+
+#[test]
+fn chat_reports_bad_turns_and_bad_options() {
+    // A context too small for the turn: reported, the turn dropped, the chat goes on.
+    let out = chat(
+        &["-m", MODEL, "-n", "2", "-c", "8", "--temp", "0"],
+        "a long first message here\n",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("the context holds 8"), "{err}");
+
+    let out = chat(&["-m", MODEL, "--chat-template", "vicuna"], "Hi\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("unknown chat template 'vicuna'"), "{err}");
+}

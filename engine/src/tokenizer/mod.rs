@@ -21,7 +21,7 @@ mod special;
 mod spm;
 mod stream;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use error::TokenizerError;
 pub use metadata::{SpecialIds, TokenType};

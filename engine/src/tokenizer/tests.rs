@@ -50,7 +50,9 @@ fn tiny_vocab() -> (Vec<String>, Vec<i32>, Vec<&'static str>) {
     (tokens, types, merges)
 }
 
-fn build(edit: impl FnOnce(&mut GgufWriter)) -> Result<Tokenizer, TokenizerError> {
+/// A GGUF holding only the tiny vocabulary's metadata (after `edit`); the chat template
+/// tests build on it too.
+pub(crate) fn tiny_gguf(edit: impl FnOnce(&mut GgufWriter)) -> GgufFile {
     let (tokens, types, merges) = tiny_vocab();
     let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
     let mut w = GgufWriter::new();
@@ -65,7 +67,11 @@ fn build(edit: impl FnOnce(&mut GgufWriter)) -> Result<Tokenizer, TokenizerError
     let mut bytes = Vec::new();
     w.write_with(&mut bytes, |_| unreachable!("no tensors"))
         .expect("in-memory write");
-    Tokenizer::from_gguf(&GgufFile::from_bytes(bytes).expect("valid GGUF"))
+    GgufFile::from_bytes(bytes).expect("valid GGUF")
+}
+
+fn build(edit: impl FnOnce(&mut GgufWriter)) -> Result<Tokenizer, TokenizerError> {
+    Tokenizer::from_gguf(&tiny_gguf(edit))
 }
 
 /// The tiny tokenizer, built once: compiling the pre-tokenizer regexes dominates a build in

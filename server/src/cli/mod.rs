@@ -1,8 +1,11 @@
 //! Command-line interface: argument parsing and one module per subcommand.
 
+mod chat;
 mod inspect;
+mod load;
 mod progress;
 mod run;
+mod sampling_args;
 mod synth;
 mod tokenize;
 
@@ -20,6 +23,8 @@ pub struct Cli {
 enum Command {
     /// Generate text from a prompt (or evaluate token ids and dump logits).
     Run(run::RunArgs),
+    /// Chat with a model on the terminal, through its chat template.
+    Chat(chat::ChatArgs),
     /// Print a GGUF file's metadata and tensor table.
     Inspect(inspect::InspectArgs),
     /// Print the token ids and pieces of a text, or encode JSON lines in bulk.
@@ -32,6 +37,7 @@ enum Command {
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(a) => run::run(a),
+        Command::Chat(a) => chat::chat(a),
         Command::Inspect(a) => inspect::inspect(a),
         Command::Synth(a) => synth::synth(a),
         Command::Tokenize(a) => tokenize::tokenize(a),

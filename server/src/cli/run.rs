@@ -1,11 +1,9 @@
 //! `bitnet run`: generate text, or evaluate ids and dump logits (the cross-check interface).
 
-use super::progress::bar;
+use super::load;
+use super::sampling_args::SamplingArgs;
 use anyhow::{Context, bail};
-use bitnet_engine::backend::ReferenceBackend;
-use bitnet_engine::gguf::GgufFile;
-use bitnet_engine::model::Model;
-use bitnet_engine::sampling::{Sampler, SamplerConfig, StopMatcher};
+use bitnet_engine::sampling::{Sampler, StopMatcher};
 use bitnet_engine::session::{GenerateConfig, Session, StopReason};
 use bitnet_engine::tokenizer::StreamDecoder;
 use clap::Args;
@@ -28,27 +26,8 @@ pub struct RunArgs {
     /// Tokens to generate; 0 only evaluates the prompt.
     #[arg(short = 'n', long, default_value_t = 64)]
     n_predict: usize,
-    /// Sampling temperature; 0 is greedy.
-    #[arg(long, default_value_t = 0.8)]
-    temp: f32,
-    /// Keep the k most likely tokens (0 = off).
-    #[arg(long, default_value_t = 40)]
-    top_k: usize,
-    /// Nucleus sampling threshold (1 = off).
-    #[arg(long, default_value_t = 0.95)]
-    top_p: f32,
-    /// Drop tokens below min_p × the top probability (0 = off).
-    #[arg(long, default_value_t = 0.05)]
-    min_p: f32,
-    /// Repetition penalty (1 = off).
-    #[arg(long, default_value_t = 1.0)]
-    repeat_penalty: f32,
-    /// How many recent tokens the repetition penalty looks at.
-    #[arg(long, default_value_t = 64)]
-    repeat_last_n: usize,
-    /// RNG seed: the same seed gives the same tokens.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[command(flatten)]
+    sampling: SamplingArgs,
     /// Stop when this text appears (repeatable); the stop text is not printed.
     #[arg(long)]
     stop: Vec<String>,
@@ -74,15 +53,9 @@ pub struct RunArgs {
 
 /// Loads the model, evaluates the prompt, streams generated text and reports speed.
 pub fn run(a: RunArgs) -> anyhow::Result<()> {
-    let threads = a
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if threads == 0 {
-        bail!("--threads must be at least 1");
-    }
+    let threads = load::threads(a.threads)?;
     let t_load = Instant::now();
-    let file =
-        GgufFile::open(&a.model).with_context(|| format!("cannot load {}", a.model.display()))?;
+    let file = load::open(&a.model)?;
     let tokenizer = match super::tokenize::load_tokenizer(&file, a.tokenizer.as_deref()) {
         Ok(t) => Some(t),
         Err(e) if a.prompt_ids.is_some() => {
@@ -93,13 +66,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             return Err(e).context("cannot build the tokenizer (use --prompt-ids to bypass it)");
         }
     };
-    let pb = bar("layers");
-    let model = Model::load(&file, ReferenceBackend::new(threads), |done, total| {
-        pb.set_length(total as u64);
-        pb.set_position(done as u64);
-    })
-    .with_context(|| format!("cannot load {}", a.model.display()))?;
-    pb.finish_and_clear();
+    let model = load::load_model(&file, &a.model, threads)?;
     let load_time = t_load.elapsed();
 
     let prompt: Vec<u32> = match (&a.prompt, &a.prompt_ids, &tokenizer) {
@@ -127,16 +94,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     }
 
     let mut session = Session::new(&model, ctx)?;
-    let sampler_cfg = SamplerConfig {
-        temperature: a.temp,
-        top_k: a.top_k,
-        top_p: a.top_p,
-        min_p: a.min_p,
-        repeat_penalty: a.repeat_penalty,
-        repeat_last_n: a.repeat_last_n,
-        seed: a.seed,
-    };
-    sampler_cfg.validate()?;
+    let sampler_cfg = a.sampling.config()?;
     let mut sampler = Sampler::new(sampler_cfg);
     let stop_tokens = tokenizer
         .as_ref()
@@ -226,7 +184,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         gt,
         tps(stats.generated_tokens, gt),
         stats.stop,
-        peak_rss().map_or("n/a".into(), |kb| format!("{:.1} MiB", kb as f64 / 1024.0)),
+        load::peak_rss().map_or("n/a".into(), |kb| format!("{:.1} MiB", kb as f64 / 1024.0)),
         model.backend_name(),
     );
     Ok(())
@@ -234,11 +192,4 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
 
 fn unreachable_tokenizer() -> anyhow::Result<Vec<u32>> {
     bail!("this model has no usable tokenizer: pass --prompt-ids")
-}
-
-/// Peak resident set size in KiB (Linux `VmHWM`); `None` elsewhere.
-fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -3,9 +3,11 @@
 //! of a CI build on two cores.
 
 mod bad_input;
+mod chat_templates;
 mod format_agreement;
 mod llamacpp_parity;
 mod numpy_parity;
 mod python_gguf_readback;
+mod session_reuse;
 mod tokenizer_parity;
 mod tokenizer_vocabs;

@@ -1,0 +1,46 @@
+//! Loading a model for generation, shared by `run` and `chat`.
+
+use super::progress::bar;
+use anyhow::{Context, bail};
+use bitnet_engine::backend::ReferenceBackend;
+use bitnet_engine::gguf::GgufFile;
+use bitnet_engine::model::Model;
+use std::path::Path;
+
+/// `--threads`, defaulting to every core.
+pub fn threads(requested: Option<usize>) -> anyhow::Result<usize> {
+    let n =
+        requested.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if n == 0 {
+        bail!("--threads must be at least 1");
+    }
+    Ok(n)
+}
+
+/// Loads the weights of `file` onto the reference backend, with a progress bar.
+pub fn load_model(
+    file: &GgufFile,
+    path: &Path,
+    threads: usize,
+) -> anyhow::Result<Model<ReferenceBackend>> {
+    let pb = bar("layers");
+    let model = Model::load(file, ReferenceBackend::new(threads), |done, total| {
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+    })
+    .with_context(|| format!("cannot load {}", path.display()))?;
+    pb.finish_and_clear();
+    Ok(model)
+}
+
+/// Opens a GGUF file, naming it in the error.
+pub fn open(path: &Path) -> anyhow::Result<GgufFile> {
+    GgufFile::open(path).with_context(|| format!("cannot load {}", path.display()))
+}
+
+/// Peak resident set size in KiB (Linux `VmHWM`); `None` elsewhere.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
