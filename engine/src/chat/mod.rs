@@ -163,7 +163,10 @@ impl ChatTemplate {
                 return Self::new(b.source(), TemplateOrigin::Builtin(b), bos, eos);
             }
             let path = Path::new(choice);
-            if !path.exists() {
+            let looks_like_path = choice.contains(std::path::MAIN_SEPARATOR)
+                || choice.contains('/')
+                || path.extension().is_some();
+            if !looks_like_path && !path.exists() {
                 return Err(ChatTemplateError::UnknownName {
                     name: choice.to_string(),
                     known: BuiltinTemplate::names(),

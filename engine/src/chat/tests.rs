@@ -236,6 +236,9 @@ fn choice_for_a_model() {
     );
     let e = ChatTemplate::for_model(&file, &tok, Some("vicuna")).expect_err("unknown");
     assert!(e.to_string().contains("bitnet, llama3, chatml"), "{e}");
+    let e = ChatTemplate::for_model(&file, &tok, Some("missing/chat.jinja")).expect_err("absent");
+    assert!(matches!(e, ChatTemplateError::Read { .. }), "{e:?}");
+    assert!(e.to_string().contains("missing/chat.jinja"), "{e}");
 
     // The file's own template wins over the fallback.
     let file = tiny_gguf(|w| {
