@@ -2,7 +2,7 @@
 """Time HF `tokenizers` (Python) encoding botchan.txt with the LLaMA 3 tokenizer.json: the
 comparison for benches/benches/tokenizer.rs (same text, same 128k vocabulary).
 
-    pip install tokenizers==0.23.3
+    pip install tokenizers==0.22.2   # the version the engine links
     python3 scripts/tokenizer/bench_hf_encode.py [--runs 20]
 
 Needs `scripts/test-data/fetch.py --set fixtures`. Prints tokens/s (median and best of the
@@ -31,7 +31,9 @@ def main() -> None:
     import tokenizers
 
     path = DATA / "hf" / "llama3-tokenizer.json"
-    text = (DATA / "text" / "botchan.txt").read_text(encoding="utf-8")
+    # Bytes as they are (botchan.txt has CRLF line ends): read_text would translate them and
+    # encode a different text from the Rust bench's.
+    text = (DATA / "text" / "botchan.txt").read_bytes().decode("utf-8")
     builds = []
     for _ in range(5):
         t0 = time.perf_counter()

@@ -17,6 +17,26 @@ fn bitnet(args: &[&str]) -> Output {
         .expect("run bitnet")
 }
 
+/// Runs `bitnet` with `input` written to its stdin.
+fn bitnet_with_stdin(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bitnet"))
+        .args(args)
+        .current_dir(repo(""))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn bitnet");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("bitnet exits")
+}
+
 const MODEL: &str = "models/bitnet-tiny-synthetic.gguf";
 
 #[test]
@@ -190,18 +210,11 @@ fn tokenize_prints_ids_and_pieces_and_bulk_json_lines() {
 
     // Bulk: one {"ids"} line per {"text"} line, BOS only with --add-special.
     let jsonl = |extra: &[&str], input: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bitnet"))
-            .args(["tokenize", "-m", MODEL, "--jsonl"])
-            .args(extra)
-            .current_dir(repo(""))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn bitnet");
-        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), input.as_bytes())
-            .expect("write stdin");
-        child.wait_with_output().expect("bitnet exits")
+        let args: Vec<&str> = ["tokenize", "-m", MODEL, "--jsonl"]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        bitnet_with_stdin(&args, input)
     };
     let out = jsonl(&[], "{\"text\": \"Hello world\"}\n{\"text\": \"\"}\n");
     assert!(
@@ -235,23 +248,10 @@ fn tokenize_prints_ids_and_pieces_and_bulk_json_lines() {
 
 /// Runs `bitnet chat` with `input` on stdin.
 fn chat(args: &[&str], input: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bitnet"))
-        .arg("chat")
-        .args(args)
-        .current_dir(repo(""))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run bitnet chat");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write turns");
-    child.wait_with_output().expect("chat ends")
+    let args: Vec<&str> = std::iter::once("chat")
+        .chain(args.iter().copied())
+        .collect();
+    bitnet_with_stdin(&args, input)
 }
 
 #[test]

@@ -137,25 +137,25 @@ impl GgufFile {
             buf: &storage,
             pos: 0,
         };
-        let magic: [u8; 4] = c.array("magic")?;
+        let magic: [u8; 4] = c.array(|| "magic".into())?;
         if magic != GGUF_MAGIC {
             return Err(GgufError::BadMagic(magic));
         }
-        let version = c.u32("version")?;
+        let version = c.u32(|| "version".into())?;
         if !(2..=3).contains(&version) {
             return Err(GgufError::BadVersion(version));
         }
-        let n_tensors = c.u64("tensor count")?;
-        let n_kv = c.u64("metadata count")?;
+        let n_tensors = c.u64(|| "tensor count".into())?;
+        let n_kv = c.u64(|| "metadata count".into())?;
         // Minimum encoded sizes: a kv is ≥ 13 bytes, a tensor info ≥ 24 bytes.
-        c.check_count("metadata count", n_kv, 13)?;
+        c.check_count(|| "metadata count".into(), n_kv, 13)?;
 
         let mut metadata = Vec::with_capacity(n_kv as usize);
         let mut meta_index = HashMap::with_capacity(n_kv as usize);
         for i in 0..n_kv {
             let at = c.pos;
-            let key = c.string(&format!("metadata key #{i}"))?;
-            let tag = c.u32(&format!("type of key '{key}'"))?;
+            let key = c.string(&|| format!("metadata key #{i}"))?;
+            let tag = c.u32(|| format!("type of key '{key}'"))?;
             let ty = GgufValueType::from_u32(tag).ok_or_else(|| {
                 c.invalid(
                     &format!("key '{key}'"),
@@ -190,13 +190,13 @@ impl GgufFile {
             .and_then(|(_, v)| v.as_str())
             .is_some_and(|a| a.starts_with("bitnet"));
 
-        c.check_count("tensor count", n_tensors, 24)?;
+        c.check_count(|| "tensor count".into(), n_tensors, 24)?;
         let mut tensors = Vec::with_capacity(n_tensors as usize);
         let mut tensor_index = HashMap::with_capacity(n_tensors as usize);
         for i in 0..n_tensors {
             let info_offset = c.pos as u64;
-            let name = c.string(&format!("tensor #{i} name"))?;
-            let n_dims = c.u32(&format!("tensor '{name}' n_dims"))?;
+            let name = c.string(&|| format!("tensor #{i} name"))?;
+            let n_dims = c.u32(|| format!("tensor '{name}' n_dims"))?;
             if n_dims > MAX_DIMS {
                 return Err(c.invalid(
                     &format!("tensor '{name}'"),
@@ -206,10 +206,10 @@ impl GgufFile {
             }
             let mut dims = Vec::with_capacity(n_dims as usize);
             for d in 0..n_dims {
-                dims.push(c.u64(&format!("tensor '{name}' dim {d}"))?);
+                dims.push(c.u64(|| format!("tensor '{name}' dim {d}"))?);
             }
-            let type_id = c.u32(&format!("tensor '{name}' type"))?;
-            let offset = c.u64(&format!("tensor '{name}' offset"))?;
+            let type_id = c.u32(|| format!("tensor '{name}' type"))?;
+            let offset = c.u64(|| format!("tensor '{name}' offset"))?;
             let tensor_err = |source| GgufError::Tensor {
                 name: name.clone(),
                 offset: info_offset,
@@ -365,45 +365,59 @@ impl Cursor<'_> {
         }
     }
 
-    fn take(&mut self, what: &str, n: u64) -> Result<&[u8], GgufError> {
+    fn take(&mut self, what: impl FnOnce() -> String, n: u64) -> Result<&[u8], GgufError> {
         if n > self.remaining() {
-            return Err(self.truncated(what, n));
+            return Err(self.truncated(&what(), n));
         }
         let start = self.pos;
         self.pos += n as usize;
         Ok(&self.buf[start..self.pos])
     }
 
-    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], GgufError> {
+    fn array<const N: usize>(
+        &mut self,
+        what: impl FnOnce() -> String,
+    ) -> Result<[u8; N], GgufError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(what, N as u64)?);
         Ok(out)
     }
 
-    fn u32(&mut self, what: &str) -> Result<u32, GgufError> {
+    fn u32(&mut self, what: impl FnOnce() -> String) -> Result<u32, GgufError> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
 
-    fn u64(&mut self, what: &str) -> Result<u64, GgufError> {
+    fn u64(&mut self, what: impl FnOnce() -> String) -> Result<u64, GgufError> {
         Ok(u64::from_le_bytes(self.array(what)?))
     }
 
     /// Rejects a count whose minimal encoding could not fit in the rest of the file, before
     /// anything is allocated for it.
-    fn check_count(&self, what: &str, count: u64, min_each: u64) -> Result<(), GgufError> {
+    fn check_count(
+        &self,
+        what: impl FnOnce() -> String,
+        count: u64,
+        min_each: u64,
+    ) -> Result<(), GgufError> {
         match count.checked_mul(min_each) {
             Some(n) if n <= self.remaining() => Ok(()),
-            _ => Err(self.truncated(&format!("{what} {count}"), count.saturating_mul(min_each))),
+            _ => Err(self.truncated(
+                &format!("{} {count}", what()),
+                count.saturating_mul(min_each),
+            )),
         }
     }
 
-    fn string(&mut self, what: &str) -> Result<String, GgufError> {
-        let len = self.u64(&format!("{what} (string length)"))?;
+    /// Reads a string. `what` is only called on the error path: metadata holds hundreds of
+    /// thousands of strings (a 128k vocabulary and its merges), and formatting a description
+    /// for each one cost more than reading them.
+    fn string(&mut self, what: &dyn Fn() -> String) -> Result<String, GgufError> {
+        let len = self.u64(|| format!("{} (string length)", what()))?;
         let at = self.pos;
-        let bytes = self.take(&format!("{what} (string of {len} bytes)"), len)?;
+        let bytes = self.take(|| format!("{} (string of {len} bytes)", what()), len)?;
         match std::str::from_utf8(bytes) {
             Ok(s) => Ok(s.to_owned()),
-            Err(e) => Err(self.invalid(what, at, format!("string is not valid UTF-8 ({e})"))),
+            Err(e) => Err(self.invalid(&what(), at, format!("string is not valid UTF-8 ({e})"))),
         }
     }
 
@@ -411,19 +425,19 @@ impl Cursor<'_> {
         use GgufValueType as T;
         let what = || format!("value of key '{key}'");
         Ok(match ty {
-            T::U8 => GgufValue::U8(self.array::<1>(&what())?[0]),
-            T::I8 => GgufValue::I8(i8::from_le_bytes(self.array(&what())?)),
-            T::U16 => GgufValue::U16(u16::from_le_bytes(self.array(&what())?)),
-            T::I16 => GgufValue::I16(i16::from_le_bytes(self.array(&what())?)),
-            T::U32 => GgufValue::U32(u32::from_le_bytes(self.array(&what())?)),
-            T::I32 => GgufValue::I32(i32::from_le_bytes(self.array(&what())?)),
-            T::F32 => GgufValue::F32(f32::from_le_bytes(self.array(&what())?)),
-            T::U64 => GgufValue::U64(u64::from_le_bytes(self.array(&what())?)),
-            T::I64 => GgufValue::I64(i64::from_le_bytes(self.array(&what())?)),
-            T::F64 => GgufValue::F64(f64::from_le_bytes(self.array(&what())?)),
+            T::U8 => GgufValue::U8(self.array::<1>(what)?[0]),
+            T::I8 => GgufValue::I8(i8::from_le_bytes(self.array(what)?)),
+            T::U16 => GgufValue::U16(u16::from_le_bytes(self.array(what)?)),
+            T::I16 => GgufValue::I16(i16::from_le_bytes(self.array(what)?)),
+            T::U32 => GgufValue::U32(u32::from_le_bytes(self.array(what)?)),
+            T::I32 => GgufValue::I32(i32::from_le_bytes(self.array(what)?)),
+            T::F32 => GgufValue::F32(f32::from_le_bytes(self.array(what)?)),
+            T::U64 => GgufValue::U64(u64::from_le_bytes(self.array(what)?)),
+            T::I64 => GgufValue::I64(i64::from_le_bytes(self.array(what)?)),
+            T::F64 => GgufValue::F64(f64::from_le_bytes(self.array(what)?)),
             T::Bool => {
                 let at = self.pos;
-                match self.array::<1>(&what())?[0] {
+                match self.array::<1>(what)?[0] {
                     0 => GgufValue::Bool(false),
                     1 => GgufValue::Bool(true),
                     b => {
@@ -435,7 +449,7 @@ impl Cursor<'_> {
                     }
                 }
             }
-            T::String => GgufValue::String(self.string(&what())?),
+            T::String => GgufValue::String(self.string(&what)?),
             T::Array => {
                 let at = self.pos;
                 if depth >= MAX_ARRAY_DEPTH {
@@ -445,16 +459,16 @@ impl Cursor<'_> {
                         format!("arrays nested deeper than {MAX_ARRAY_DEPTH}"),
                     ));
                 }
-                let tag = self.u32(&format!("element type of key '{key}'"))?;
+                let tag = self.u32(|| format!("element type of key '{key}'"))?;
                 let elem = GgufValueType::from_u32(tag).ok_or_else(|| {
                     self.invalid(&what(), at, format!("unknown array element type {tag}"))
                 })?;
-                let n = self.u64(&format!("array length of key '{key}'"))?;
+                let n = self.u64(|| format!("array length of key '{key}'"))?;
                 // Strings need ≥ 8 bytes each (their length), nested arrays ≥ 12.
                 let min_each = elem
                     .scalar_size()
                     .unwrap_or(if elem == T::String { 8 } else { 12 });
-                self.check_count(&format!("array of key '{key}' with length"), n, min_each)?;
+                self.check_count(|| format!("array of key '{key}' with length"), n, min_each)?;
                 let mut items = Vec::with_capacity(n as usize);
                 for _ in 0..n {
                     items.push(self.value(key, elem, depth + 1)?);

@@ -17,19 +17,11 @@ pub(crate) fn build(
     meta: &VocabMetadata<'_>,
     pre: PreTokenizerKind,
 ) -> Result<(tokenizers::Tokenizer, Vec<u8>), TokenizerError> {
-    // Ids are positions (the vocabulary size fits in u32). On duplicate texts the last id
-    // wins, as in llama.cpp's token_to_id map.
-    let vocab: Vocab = meta
-        .tokens
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.to_string(), i as u32))
-        .collect();
-    let merges = parse_merges(
-        meta.merges
-            .ok_or(TokenizerError::MissingKey { key: KEY_MERGES })?,
-        &vocab,
-    )?;
+    let vocab = vocab_of(&meta.tokens);
+    let merge_values = meta
+        .merges
+        .ok_or(TokenizerError::MissingKey { key: KEY_MERGES })?;
+    let merges = split_merges(merge_values)?;
     let missing_bytes: Vec<u8> = (0..=255u8)
         .filter(|&b| !vocab.contains_key(BYTE_TO_CHAR[b as usize].encode_utf8(&mut [0; 4]) as &str))
         .collect();
@@ -39,11 +31,20 @@ pub(crate) fn build(
             "vocabulary lacks single-byte tokens for some bytes; text containing them cannot be encoded"
         );
     }
-    let bpe = BPE::builder()
+    // HF's builder looks up both halves and the merged token of every rule; checking them here
+    // as well cost a fifth of building a 128k vocabulary, so a bad rule is only located (to
+    // name its position) once the builder has refused the set.
+    let bpe = match BPE::builder()
         .vocab_and_merges(vocab, merges)
         .ignore_merges(pre.ignore_merges())
         .build()
-        .map_err(|e| TokenizerError::Build(format!("{KEY_MERGES}: {e}")))?;
+    {
+        Ok(bpe) => bpe,
+        Err(e) => {
+            return Err(first_bad_merge(merge_values, &vocab_of(&meta.tokens))
+                .unwrap_or_else(|| TokenizerError::Build(format!("{KEY_MERGES}: {e}"))));
+        }
+    };
 
     let mut steps = Vec::new();
     for regex in pre.regexes() {
@@ -66,12 +67,19 @@ pub(crate) fn build(
     Ok((hf, missing_bytes))
 }
 
-/// Parses `"left right"` merge rules, checking that both halves are tokens so that a bad file
-/// is reported with the rule's position (HF checks the merged token).
-fn parse_merges(
-    merges: &[GgufValue],
-    vocab: &Vocab,
-) -> Result<Vec<(String, String)>, TokenizerError> {
+/// Token text → id. Ids are positions (the vocabulary size fits in u32); on duplicate texts
+/// the last id wins, as in llama.cpp's token_to_id map.
+fn vocab_of(tokens: &[&str]) -> Vocab {
+    tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.to_string(), i as u32))
+        .collect()
+}
+
+/// Splits `"left right"` merge rules at their space (searched from the second byte, as
+/// llama.cpp does, so a left half that is itself a space still parses).
+fn split_merges(merges: &[GgufValue]) -> Result<Vec<(String, String)>, TokenizerError> {
     merges
         .iter()
         .enumerate()
@@ -79,29 +87,46 @@ fn parse_merges(
             let merge = v
                 .as_str()
                 .ok_or_else(|| wrong_type(KEY_MERGES, Some(index), "string", v))?;
-            let bad = |reason: String| TokenizerError::MalformedMerge {
-                index,
-                merge: merge.to_string(),
-                reason,
-            };
-            // Search from the second byte, as llama.cpp does, so a left half that is itself a
-            // space still parses.
-            let space = merge
-                .bytes()
-                .skip(1)
-                .position(|b| b == b' ')
-                .map(|p| p + 1)
-                .ok_or_else(|| bad("no space between the two tokens".into()))?;
-            let (left, right) = (&merge[..space], &merge[space + 1..]);
-            if right.is_empty() {
-                return Err(bad("empty right-hand token".into()));
-            }
-            for part in [left, right] {
-                if !vocab.contains_key(part) {
-                    return Err(bad(format!("token {part:?} is not in the vocabulary")));
-                }
-            }
+            let (left, right) =
+                split_merge(merge).map_err(|reason| TokenizerError::MalformedMerge {
+                    index,
+                    merge: merge.to_string(),
+                    reason: reason.into(),
+                })?;
             Ok((left.to_string(), right.to_string()))
         })
         .collect()
+}
+
+fn split_merge(merge: &str) -> Result<(&str, &str), &'static str> {
+    let space = merge
+        .bytes()
+        .skip(1)
+        .position(|b| b == b' ')
+        .map(|p| p + 1)
+        .ok_or("no space between the two tokens")?;
+    let (left, right) = (&merge[..space], &merge[space + 1..]);
+    if right.is_empty() {
+        return Err("empty right-hand token");
+    }
+    Ok((left, right))
+}
+
+/// The first rule (already split successfully) that names a token, or merges into a token,
+/// that the vocabulary lacks.
+fn first_bad_merge(merges: &[GgufValue], vocab: &Vocab) -> Option<TokenizerError> {
+    merges.iter().enumerate().find_map(|(index, v)| {
+        let merge = v.as_str()?;
+        let (left, right) = split_merge(merge).ok()?;
+        let merged = format!("{left}{right}");
+        let reason = [(left, "token"), (right, "token"), (&merged, "merged token")]
+            .into_iter()
+            .find(|(t, _)| !vocab.contains_key(*t))
+            .map(|(t, what)| format!("{what} {t:?} is not in the vocabulary"))?;
+        Some(TokenizerError::MalformedMerge {
+            index,
+            merge: merge.to_string(),
+            reason,
+        })
+    })
 }

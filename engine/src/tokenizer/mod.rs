@@ -14,6 +14,7 @@
 mod bpe;
 mod byte_level;
 mod error;
+mod fast_bpe;
 mod metadata;
 mod pieces;
 mod pretokenizer;
@@ -29,6 +30,7 @@ pub use pretokenizer::PreTokenizerKind;
 pub use stream::StreamDecoder;
 
 use crate::gguf::GgufFile;
+use fast_bpe::FastByteLevel;
 use metadata::VocabMetadata;
 use pieces::{PieceStyle, TokenPieces};
 use special::{Segment, SpecialMatcher};
@@ -50,6 +52,9 @@ pub enum VocabKind {
 pub struct Tokenizer {
     /// Encodes text with no special tokens in it.
     encoder: tokenizers::Tokenizer,
+    /// For byte-level BPE built from the GGUF: `encoder`'s pre-tokenizer, run without HF's
+    /// alignment bookkeeping (`None` for SentencePiece and for a user's tokenizer.json).
+    fast: Option<FastByteLevel>,
     specials: SpecialMatcher,
     pieces: TokenPieces,
     kind: VocabKind,
@@ -77,12 +82,13 @@ impl Tokenizer {
     /// Builds the tokenizer described by `file`'s `tokenizer.ggml.*` metadata.
     pub fn from_gguf(file: &GgufFile) -> Result<Self, TokenizerError> {
         let meta = VocabMetadata::read(file)?;
-        let (encoder, kind, style, missing_bytes, add_space_prefix) = match meta.model {
+        let (encoder, fast, kind, style, missing_bytes, add_space_prefix) = match meta.model {
             "gpt2" => {
                 let pre = PreTokenizerKind::from_gguf(meta.pre)?;
                 let (hf, missing) = bpe::build(&meta, pre)?;
                 (
                     hf,
+                    Some(FastByteLevel::new(pre)?),
                     VocabKind::BytePairBpe(pre),
                     PieceStyle::ByteLevel,
                     missing,
@@ -93,6 +99,7 @@ impl Tokenizer {
                 let prefix = meta.add_space_prefix.unwrap_or(true);
                 (
                     spm::build(&meta, prefix)?,
+                    None,
                     VocabKind::SentencePiece,
                     PieceStyle::SentencePiece,
                     Vec::new(),
@@ -122,6 +129,7 @@ impl Tokenizer {
         }
         let t = Self {
             encoder,
+            fast,
             specials,
             pieces,
             kind,
@@ -164,6 +172,7 @@ impl Tokenizer {
         hf.set_encode_special_tokens(true);
         hf.with_post_processor(None::<tokenizers::PostProcessorWrapper>);
         self.encoder = hf;
+        self.fast = None;
         self.missing_bytes.clear();
         tracing::info!("encoder replaced by {}", path.display());
         Ok(self)
@@ -190,12 +199,9 @@ impl Tokenizer {
             match segment {
                 Segment::Special(id) => ids.push(id),
                 Segment::Text(piece) => {
-                    let enc = self
-                        .encoder
-                        .encode_fast(piece, false)
-                        .map_err(|e| TokenizerError::Encode(e.to_string()))?;
-                    self.check_lossless(piece, enc.get_ids())?;
-                    ids.extend_from_slice(enc.get_ids());
+                    let start = ids.len();
+                    self.encode_text(piece, &mut ids)?;
+                    self.check_lossless(piece, &ids[start..])?;
                 }
             }
         }
@@ -203,6 +209,26 @@ impl Tokenizer {
             ids.push(eos);
         }
         Ok(ids)
+    }
+
+    /// Appends the ids of text that holds no special tokens.
+    fn encode_text(&self, text: &str, ids: &mut Vec<u32>) -> Result<(), TokenizerError> {
+        if let (Some(fast), tokenizers::models::ModelWrapper::BPE(bpe)) =
+            (&self.fast, self.encoder.get_model())
+        {
+            return fast.encode(bpe, text, ids);
+        }
+        self.encode_text_hf(text, ids)
+    }
+
+    /// [`Self::encode_text`] through HF's whole pipeline.
+    fn encode_text_hf(&self, text: &str, ids: &mut Vec<u32>) -> Result<(), TokenizerError> {
+        let enc = self
+            .encoder
+            .encode_fast(text, false)
+            .map_err(|e| TokenizerError::Encode(e.to_string()))?;
+        ids.extend_from_slice(enc.get_ids());
+        Ok(())
     }
 
     /// HF's byte-level BPE drops bytes it has no token for; refuse rather than lose text.

@@ -249,7 +249,7 @@ fn metadata_errors_name_the_key() {
         |w| {
             w.add_kv(KEY_MERGES, strings(&["Ġ q"]));
         },
-        "tokenizer.ggml.merges: Token `Ġq` out of vocabulary",
+        "'tokenizer.ggml.merges' entry 0 (\"Ġ q\"): merged token \"Ġq\" is not in the vocabulary",
     );
     expect_err(
         |w| {
@@ -568,5 +568,35 @@ proptest! {
         let t = SPM.get_or_init(|| tiny_spm(|_| {}).expect("builds"));
         let ids = t.encode(&text, false, false).expect("encodes");
         prop_assert_eq!(t.decode(&ids, false).expect("decodes"), text);
+    }
+}
+
+/// The tiny vocabulary under each pre-tokenizer family, built once.
+fn tiny_with_pre(index: usize) -> &'static Tokenizer {
+    const PRES: [&str; 5] = ["llama-bpe", "default", "gpt-2", "smollm", "qwen2"];
+    static BUILT: [std::sync::OnceLock<Tokenizer>; 5] = [const { std::sync::OnceLock::new() }; 5];
+    BUILT[index].get_or_init(|| {
+        build(|w| {
+            w.add_kv(KEY_PRE, GgufValue::String(PRES[index].into()));
+        })
+        .expect("tiny vocabulary builds")
+    })
+}
+
+proptest! {
+    /// The byte-level fast path gives exactly the ids of HF's full pipeline it replaces, for
+    /// every pre-tokenizer family (digits, contractions, punctuation and whitespace runs are
+    /// where the families differ).
+    #[test]
+    fn fast_byte_level_equals_hf_pipeline(
+        pre in 0usize..5,
+        text in "[a-zA-Z0-9 '\n\r\t.,!?$+<=>^~|()\u{e9}\u{4e16}\u{1F642}-]{0,60}|\\PC{0,40}",
+    ) {
+        let t = tiny_with_pre(pre);
+        prop_assert!(t.fast.is_some());
+        let (mut fast, mut hf) = (Vec::new(), Vec::new());
+        t.encode_text(&text, &mut fast).expect("encodes");
+        t.encode_text_hf(&text, &mut hf).expect("encodes");
+        prop_assert_eq!(fast, hf);
     }
 }
