@@ -12,12 +12,19 @@ pub mod q6k;
 pub mod q8_0;
 mod tensor_type;
 pub mod ternary;
+pub mod tl1;
+pub mod tl2;
+pub mod tl_lut;
+#[cfg(test)]
+mod tl_tests;
+pub mod tl_tiles;
 pub mod tq1_0;
 pub mod tq2_0;
 
 pub use dequant::dequantize_row;
 pub use tensor_type::{TensorType, tensor_nbytes};
 pub use ternary::{TernaryRowDecoder, decode_ternary_row};
+pub use tl_tiles::{TlConfig, TlTiles};
 
 /// A tensor's bytes disagree with its type or shape.
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -243,26 +243,16 @@ pub fn tensor_nbytes(ty: TensorType, dims: &[u64]) -> Result<u64, FormatError> {
                     Ok(count / 4 + 32)
                 }
                 _ => {
-                    // TL2: (ne0−256)·ne1/3·5/8 + 256·ne1/2·4/8, rounded up to 32, plus 32.
-                    if ne0 < 256 {
-                        return Err(bad("TL2 needs a row length of at least 256"));
+                    // TL2: (ne0−256)·ne1/3·5/8 + 256·ne1/2·4/8 in C integer arithmetic
+                    // (truncating toward zero, so a row shorter than 256 makes the first
+                    // term negative), rounded up to 32, plus 32.
+                    let (ne0, ne1) = (i128::from(ne0), i128::from(ne1));
+                    let nb = (ne0 - 256) * ne1 / 3 * 5 / 8 + 256 * ne1 / 2 * 4 / 8;
+                    if nb <= 0 {
+                        return Err(bad("TL2 size formula gives no bytes for this shape"));
                     }
-                    let three = (ne0 - 256)
-                        .checked_mul(ne1)
-                        .ok_or_else(|| bad("byte size overflows"))?
-                        / 3
-                        * 5
-                        / 8;
-                    let two = 256u64
-                        .checked_mul(ne1)
-                        .ok_or_else(|| bad("byte size overflows"))?
-                        / 2
-                        * 4
-                        / 8;
-                    let nb = three
-                        .checked_add(two)
-                        .ok_or_else(|| bad("byte size overflows"))?;
-                    Ok(nb.div_ceil(32) * 32 + 32)
+                    let total = (nb + 31) / 32 * 32 + 32;
+                    u64::try_from(total).map_err(|_| bad("byte size overflows"))
                 }
             }
         }

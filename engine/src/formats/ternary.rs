@@ -1,11 +1,13 @@
-//! The ternary weight types (I2_S, TQ1_0, TQ2_0) seen as one logical matrix.
+//! The ternary weight types (I2_S, TL1, TL2, TQ1_0, TQ2_0) seen as one logical matrix.
 //!
 //! Backends never read the on-disk layouts directly: they decode rows into codes plus scales
 //! with [`TernaryRowDecoder`] (or repack from [`unpack_ternary`]), so each layout's bit
-//! twiddling lives in exactly one place ([`super::i2s`], [`super::tq1_0`], [`super::tq2_0`]).
-//! TL1/TL2 are not decoded yet; their size rule is still checked by [`check_ternary`].
+//! twiddling lives in exactly one place ([`super::i2s`], [`super::tl1`], [`super::tl2`],
+//! [`super::tq1_0`], [`super::tq2_0`]). TL1/TL2 rows are gathered from their tiles, so they
+//! need the tile parameters the tensor was packed with ([`TlTiles`]).
 
-use super::{FormatError, TensorType, i2s, tensor_nbytes, tq1_0, tq2_0};
+use super::tl_tiles::TlTiles;
+use super::{FormatError, TensorType, i2s, tensor_nbytes, tl1, tl2, tq1_0, tq2_0};
 use half::f16;
 
 /// A logical ternary matrix: `W[rows][cols] = codes[r*cols+c] * scale`, codes in {−1, 0, 1}.
@@ -71,14 +73,54 @@ pub struct UnpackedTernary {
     pub blocks_per_row: usize,
 }
 
+/// Checks that `weights` is a `rows`×`cols` matrix of values in {−1, 0, +1}.
+pub(crate) fn check_weights(weights: &[i8], rows: usize, cols: usize) -> Result<(), FormatError> {
+    if rows.checked_mul(cols) != Some(weights.len()) {
+        return Err(FormatError::BadValue(format!(
+            "{} weights for a {rows}×{cols} ternary matrix",
+            weights.len()
+        )));
+    }
+    match weights.iter().find(|c| !(-1..=1).contains(*c)) {
+        Some(bad) => Err(FormatError::BadValue(format!(
+            "ternary weight {bad} is not in {{-1, 0, 1}}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// [`pack_ternary`] with explicit TL1/TL2 tile parameters (`None`: [`TlTiles::choose`]);
+/// other types ignore them.
+pub fn pack_ternary_with_tiles(
+    ty: TensorType,
+    m: &TernaryMatrix,
+    tiles: Option<TlTiles>,
+) -> Result<Vec<u8>, FormatError> {
+    match ty {
+        TensorType::TL1 | TensorType::TL2 => {
+            m.validate()?;
+            let t = match tiles {
+                Some(t) => t,
+                None => TlTiles::choose(ty, m.rows, m.cols)?,
+            };
+            if ty == TensorType::TL1 {
+                tl1::pack(&m.codes, m.rows, m.cols, m.scale, &t)
+            } else {
+                tl2::pack(&m.codes, m.rows, m.cols, m.scale, &t)
+            }
+        }
+        _ => pack_ternary(ty, m),
+    }
+}
+
 /// Packs a ternary matrix into the bytes of `ty` by that layout's reference rules.
 ///
 /// - I2_S: codes as given, then `scale` as the f32 tail (a negative scale is stored as is).
+/// - TL1/TL2: tiled with [`TlTiles::choose`], the scale as the f32 tail (as I2_S).
 /// - TQ1_0/TQ2_0: the reference block quantizer is applied to the floats `code·scale`, so a
 ///   block with a nonzero weight gets d = f16(|scale|) (a negative scale flips the codes, as
 ///   the quantizer would) and an all-zero block gets d = 0. A scale beyond f16 range is
 ///   rejected, since the block could only store infinity.
-/// - TL1/TL2: [`FormatError::Unsupported`] for now.
 pub fn pack_ternary(ty: TensorType, m: &TernaryMatrix) -> Result<Vec<u8>, FormatError> {
     m.validate()?;
     match ty {
@@ -110,7 +152,7 @@ pub fn pack_ternary(ty: TensorType, m: &TernaryMatrix) -> Result<Vec<u8>, Format
             }
             Ok(out)
         }
-        TensorType::TL1 | TensorType::TL2 => Err(FormatError::Unsupported(ty)),
+        TensorType::TL1 | TensorType::TL2 => pack_ternary_with_tiles(ty, m, None),
         other => Err(not_ternary(other)),
     }
 }
@@ -153,7 +195,8 @@ fn tq_nbytes(ty: TensorType, rows: usize, cols: usize) -> Result<usize, FormatEr
 ///   multiple of 128, but then rows start mid-block and the reference kernels (which index
 ///   rows as whole blocks) break; no model has such a shape, so it is rejected.
 /// - TQ1_0/TQ2_0: cols % 256 == 0, 54 or 66 bytes per 256 weights.
-/// - TL1/TL2: only the fork's size rule ([`tensor_nbytes`]); tiling needs the kernel config.
+/// - TL1/TL2: the fork's size rules ([`tensor_nbytes`]); whether the tiling fits is checked
+///   with the tile parameters ([`TlTiles::check`]).
 pub fn check_ternary(
     ty: TensorType,
     data_len: usize,
@@ -200,23 +243,49 @@ pub struct TernaryRowDecoder<'a> {
     rows: usize,
     cols: usize,
     row_bytes: usize,
-    i2s_scale: f32,
+    /// The per-tensor scale of I2_S, TL1 and TL2.
+    tensor_scale: f32,
+    /// TL1/TL2 tile parameters.
+    tiles: Option<TlTiles>,
 }
 
 impl<'a> TernaryRowDecoder<'a> {
-    /// Validates `data` as a whole `rows`×`cols` tensor of `ty` (I2_S data includes its tail).
-    /// TL1/TL2 give [`FormatError::Unsupported`].
+    /// Validates `data` as a whole `rows`×`cols` tensor of `ty` (data includes the I2_S and
+    /// TL tails). TL1/TL2 tensors are taken to be tiled as our writer tiles them
+    /// ([`TlTiles::choose`]); files that say otherwise need [`Self::with_tiles`].
     pub fn new(
         ty: TensorType,
         data: &'a [u8],
         rows: usize,
         cols: usize,
     ) -> Result<Self, FormatError> {
+        Self::with_tiles(ty, data, rows, cols, None)
+    }
+
+    /// [`Self::new`] with the TL1/TL2 tile parameters the tensor was packed with (`None`:
+    /// [`TlTiles::choose`]); other types ignore them.
+    pub fn with_tiles(
+        ty: TensorType,
+        data: &'a [u8],
+        rows: usize,
+        cols: usize,
+        tiles: Option<TlTiles>,
+    ) -> Result<Self, FormatError> {
         check_ternary(ty, data.len(), rows, cols)?;
-        let (row_bytes, i2s_scale) = match ty {
-            TensorType::I2_S => (cols / 4, i2s::scale(data, rows, cols)?),
-            TensorType::TQ1_0 => (cols / 256 * tq1_0::BLOCK_BYTES, 0.0),
-            TensorType::TQ2_0 => (cols / 256 * tq2_0::BLOCK_BYTES, 0.0),
+        let tl_tiles = || -> Result<Option<TlTiles>, FormatError> {
+            let t = match tiles {
+                Some(t) => t,
+                None => TlTiles::choose(ty, rows, cols)?,
+            };
+            t.check(ty, rows, cols)?;
+            Ok(Some(t))
+        };
+        let (row_bytes, tensor_scale, tiles) = match ty {
+            TensorType::I2_S => (cols / 4, i2s::scale(data, rows, cols)?, None),
+            TensorType::TL1 => (0, tl1::scale(data, rows, cols), tl_tiles()?),
+            TensorType::TL2 => (0, tl2::scale(data), tl_tiles()?),
+            TensorType::TQ1_0 => (cols / 256 * tq1_0::BLOCK_BYTES, 0.0, None),
+            TensorType::TQ2_0 => (cols / 256 * tq2_0::BLOCK_BYTES, 0.0, None),
             _ => return Err(FormatError::Unsupported(ty)),
         };
         Ok(TernaryRowDecoder {
@@ -225,8 +294,14 @@ impl<'a> TernaryRowDecoder<'a> {
             rows,
             cols,
             row_bytes,
-            i2s_scale,
+            tensor_scale,
+            tiles,
         })
+    }
+
+    /// The TL1/TL2 tile parameters in use (`None` for other types).
+    pub fn tiles(&self) -> Option<TlTiles> {
+        self.tiles
     }
 
     /// The tensor type being decoded.
@@ -244,19 +319,20 @@ impl<'a> TernaryRowDecoder<'a> {
         self.cols
     }
 
-    /// Weights each scale covers: cols for I2_S's single per-tensor scale, 256 for TQ types.
+    /// Weights each scale covers: cols for the per-tensor scale of I2_S and TL types, 256
+    /// for TQ types.
     pub fn block_len(&self) -> usize {
         match self.ty {
-            TensorType::I2_S => self.cols,
-            _ => 256,
+            TensorType::TQ1_0 | TensorType::TQ2_0 => 256,
+            _ => self.cols,
         }
     }
 
     /// Scales written per row by [`Self::decode_row`].
     pub fn blocks_per_row(&self) -> usize {
         match self.ty {
-            TensorType::I2_S => 1,
-            _ => self.cols / 256,
+            TensorType::TQ1_0 | TensorType::TQ2_0 => self.cols / 256,
+            _ => 1,
         }
     }
 
@@ -286,31 +362,39 @@ impl<'a> TernaryRowDecoder<'a> {
         };
         let start = row * self.row_bytes;
         let src = &self.data[start..start + self.row_bytes];
-        match self.ty {
-            TensorType::I2_S => {
+        match (self.ty, self.tiles) {
+            (TensorType::TL1, Some(t)) => {
+                tl1::decode_row(self.data, self.cols, &t, row, codes);
+                scales[0] = self.tensor_scale;
+            }
+            (TensorType::TL2, Some(t)) => {
+                tl2::decode_row(self.data, self.rows, self.cols, &t, row, codes);
+                scales[0] = self.tensor_scale;
+            }
+            (TensorType::I2_S, _) => {
                 let (blocks, _) = src.as_chunks::<{ i2s::BLOCK_BYTES }>();
                 let (out, _) = codes.as_chunks_mut::<{ i2s::BLOCK_WEIGHTS }>();
                 for (b, o) in blocks.iter().zip(out) {
                     i2s::decode_block(b, o);
                 }
-                scales[0] = self.i2s_scale;
+                scales[0] = self.tensor_scale;
             }
-            TensorType::TQ1_0 => {
+            (TensorType::TQ1_0, _) => {
                 let (blocks, _) = src.as_chunks::<{ tq1_0::BLOCK_BYTES }>();
                 let (out, _) = codes.as_chunks_mut::<{ tq1_0::BLOCK_WEIGHTS }>();
                 for ((b, o), s) in blocks.iter().zip(out).zip(scales.iter_mut()) {
                     *s = tq1_0::decode_block(b, o);
                 }
             }
-            TensorType::TQ2_0 => {
+            (TensorType::TQ2_0, _) => {
                 let (blocks, _) = src.as_chunks::<{ tq2_0::BLOCK_BYTES }>();
                 let (out, _) = codes.as_chunks_mut::<{ tq2_0::BLOCK_WEIGHTS }>();
                 for ((b, o), s) in blocks.iter().zip(out).zip(scales.iter_mut()) {
                     *s = tq2_0::decode_block(b, o);
                 }
             }
-            // `new` admits no other type.
-            other => return Err(FormatError::Unsupported(other)),
+            // `with_tiles` admits no other type, and gives TL types their tiles.
+            (other, _) => return Err(FormatError::Unsupported(other)),
         }
         Ok(self.block_len())
     }
@@ -341,7 +425,18 @@ pub fn unpack_ternary(
     rows: usize,
     cols: usize,
 ) -> Result<UnpackedTernary, FormatError> {
-    let dec = TernaryRowDecoder::new(ty, data, rows, cols)?;
+    unpack_ternary_with_tiles(ty, data, rows, cols, None)
+}
+
+/// [`unpack_ternary`] with the TL1/TL2 tile parameters the tensor was packed with.
+pub fn unpack_ternary_with_tiles(
+    ty: TensorType,
+    data: &[u8],
+    rows: usize,
+    cols: usize,
+    tiles: Option<TlTiles>,
+) -> Result<UnpackedTernary, FormatError> {
+    let dec = TernaryRowDecoder::with_tiles(ty, data, rows, cols, tiles)?;
     let nb = dec.blocks_per_row();
     let mut codes = vec![0i8; rows * cols];
     let mut scales = vec![0f32; rows * nb];
@@ -576,19 +671,20 @@ mod tests {
                 ..
             })
         ));
+        // TL1 has no tiling for 2 rows (M must be a multiple of 32).
         assert!(matches!(
             TernaryRowDecoder::new(TensorType::TL1, &[0; 32 + 64], 2, 128),
-            Err(FormatError::Unsupported(TensorType::TL1))
+            Err(FormatError::BadShape { .. })
         ));
         assert_eq!(check_ternary(TensorType::TL1, 32 + 64, 2, 128), Ok(()));
         assert!(matches!(
             check_ternary(TensorType::F16, 0, 1, 1),
             Err(FormatError::BadValue(_))
         ));
-        assert_eq!(
+        assert!(matches!(
             pack_ternary(TensorType::TL2, &m),
-            Err(FormatError::Unsupported(TensorType::TL2))
-        );
+            Err(FormatError::BadShape { .. })
+        ));
         assert!(matches!(
             TernaryMatrix::new(1, 2, vec![0, 2], 1.0),
             Err(FormatError::BadValue(_))

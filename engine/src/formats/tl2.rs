@@ -1,0 +1,190 @@
+//! TL2, bitnet.cpp's x86 lookup-table layout (specs/formats-and-models.md §1.4).
+//!
+//! K splits into `three_k = ⌊K/BK⌋·BK` columns taken in triplets and a remainder
+//! `two_k = K − three_k` (a multiple of 32) taken in pairs. Three parts follow each other,
+//! each spanning every row tile:
+//!
+//! 1. Triplet nibbles (M·three_k/6 bytes): triplet t of a row (columns 3t..3t+2) has
+//!    v = 9·w0 + 3·w1 + w2 ∈ −13..13 and stores |v|. Order: row tile (M/BM), column tile,
+//!    32-row block (BM/32), triplet couple (BK/6), then 32 bytes, one per row of the block
+//!    in the permuted order [0–7, 16–23, 8–15, 24–31]; the couple's even triplet is the high
+//!    nibble.
+//! 2. Signs (M·three_k/24 bytes): one bit per triplet and row, set when v < 0. Per row
+//!    tile, column tile and 32-row block, groups of 8 triplets take 32 bytes = 16
+//!    little-endian u16 words; word w holds rows w and w+16, the bit of (row r, triplet t) at
+//!    15 − (2·(t mod 8) + (r ≥ 16)).
+//! 3. Pair nibbles of the remainder (M·two_k/4 bytes), TL1's index `3·w0 + w1 + 4`, in
+//!    32-column tiles: row tile, column tile, 32-row block, pair couple (8), 32 permuted rows.
+//!
+//! Zero padding follows up to bitnet.cpp's size formula, which is rounded up to 32 bytes;
+//! there sits the f32 tensor scale, then 28 bytes of padding.
+
+use super::tl_tiles::TlTiles;
+use super::{FormatError, TensorType, tensor_nbytes};
+
+/// Bytes after the scale offset: the f32 scale and 28 bytes of padding.
+pub const TAIL_BYTES: usize = 32;
+
+/// The split of K into triplet columns and pair columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Split {
+    pub three_k: usize,
+    pub two_k: usize,
+}
+
+impl Split {
+    pub(crate) fn new(cols: usize, t: &TlTiles) -> Split {
+        let three_k = cols / t.bk * t.bk;
+        Split {
+            three_k,
+            two_k: cols - three_k,
+        }
+    }
+}
+
+/// Byte position of row `rr` (0..32) in a 32-byte vector.
+#[inline]
+pub(crate) fn row_pos(rr: usize) -> usize {
+    match rr {
+        8..=15 => rr + 8,
+        16..=23 => rr - 8,
+        _ => rr,
+    }
+}
+
+/// Where triplet `tr` of row `m` lives: (nibble byte, high nibble?, sign byte, sign bit).
+#[inline]
+pub(crate) fn locate_triplet(
+    t: &TlTiles,
+    rows: usize,
+    s: Split,
+    m: usize,
+    tr: usize,
+) -> (usize, bool, usize, u8) {
+    let (tm, sm, rr) = (m / t.bm, (m % t.bm) / 32, m % 32);
+    let (tk, tt) = (tr / (t.bk / 3), tr % (t.bk / 3));
+    let block = (tm * (s.three_k / t.bk) + tk) * (t.bm / 32) + sm;
+    let nib = (block * (t.bk / 6) + tt / 2) * 32 + row_pos(rr);
+    let signs_start = rows * s.three_k / 6;
+    let bit = 15 - (2 * (tt % 8) + usize::from(rr >= 16));
+    let word = (block * (t.bk / 24) + tt / 8) * 32 + 2 * (rr % 16);
+    (
+        nib,
+        tt % 2 == 0,
+        signs_start + word + bit / 8,
+        (bit % 8) as u8,
+    )
+}
+
+/// Where pair `j` of the remainder of row `m` lives: (byte, high nibble?).
+#[inline]
+pub(crate) fn locate_pair(t: &TlTiles, rows: usize, s: Split, m: usize, j: usize) -> (usize, bool) {
+    let (tm, sm, rr) = (m / t.bm, (m % t.bm) / 32, m % 32);
+    let start = rows * s.three_k / 6 + rows * s.three_k / 24;
+    let block = (tm * (s.two_k / 32) + j / 16) * (t.bm / 32) + sm;
+    (
+        start + (block * 8 + (j % 16) / 2) * 32 + row_pos(rr),
+        j.is_multiple_of(2),
+    )
+}
+
+/// Total size of a TL2 tensor (bitnet.cpp's formula, rounded up to 32, plus the tail).
+pub fn nbytes(rows: usize, cols: usize) -> Result<usize, FormatError> {
+    let n = tensor_nbytes(TensorType::TL2, &[cols as u64, rows as u64])?;
+    usize::try_from(n).map_err(|_| FormatError::BadShape {
+        ty: TensorType::TL2,
+        dims: vec![cols as u64, rows as u64],
+        why: "byte size overflows",
+    })
+}
+
+/// Packs row-major weights in {−1, 0, +1} with tile parameters `t` (checked here), followed
+/// by `scale` as f32.
+pub fn pack(
+    weights: &[i8],
+    rows: usize,
+    cols: usize,
+    scale: f32,
+    t: &TlTiles,
+) -> Result<Vec<u8>, FormatError> {
+    t.check(TensorType::TL2, rows, cols)?;
+    super::ternary::check_weights(weights, rows, cols)?;
+    let total = nbytes(rows, cols)?;
+    let s = Split::new(cols, t);
+    let content = rows * s.three_k / 6 + rows * s.three_k / 24 + rows * s.two_k / 4;
+    if content > total - TAIL_BYTES {
+        return Err(FormatError::BadShape {
+            ty: TensorType::TL2,
+            dims: vec![cols as u64, rows as u64],
+            why: "the pair remainder is too long for TL2's size formula",
+        });
+    }
+    let mut out = vec![0u8; total];
+    for m in 0..rows {
+        let row = &weights[m * cols..(m + 1) * cols];
+        for (tr, w) in row[..s.three_k].chunks_exact(3).enumerate() {
+            let v = 9 * w[0] + 3 * w[1] + w[2];
+            let (nib, high, sign_byte, bit) = locate_triplet(t, rows, s, m, tr);
+            let idx = v.unsigned_abs();
+            out[nib] |= if high { idx << 4 } else { idx };
+            if v < 0 {
+                out[sign_byte] |= 1 << bit;
+            }
+        }
+        for (j, w) in row[s.three_k..].chunks_exact(2).enumerate() {
+            let (off, high) = locate_pair(t, rows, s, m, j);
+            let idx = super::tl1::pair_index(w[0], w[1]);
+            out[off] |= if high { idx << 4 } else { idx };
+        }
+    }
+    out[total - TAIL_BYTES..total - TAIL_BYTES + 4].copy_from_slice(&scale.to_le_bytes());
+    Ok(out)
+}
+
+/// Reads the f32 scale of a whole TL2 tensor (its length already checked).
+pub fn scale(data: &[u8]) -> f32 {
+    let at = data.len() - TAIL_BYTES;
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&data[at..at + 4]);
+    f32::from_le_bytes(b)
+}
+
+/// The weights of a triplet magnitude and sign (magnitudes 14, 15 are never written and read
+/// as zeros).
+#[inline]
+pub(crate) fn triplet_weights(idx: u8, negative: bool) -> [i8; 3] {
+    if idx > 13 {
+        return [0; 3];
+    }
+    // Balanced-ternary digits of idx: idx = 9a + 3b + c with a, b, c ∈ {−1, 0, 1}.
+    let v = i32::from(idx);
+    let c = (v + 1).rem_euclid(3) - 1;
+    let b = ((v - c) / 3 + 1).rem_euclid(3) - 1;
+    let a = (v - c - 3 * b) / 9;
+    let sign = if negative { -1 } else { 1 };
+    [(a * sign) as i8, (b * sign) as i8, (c * sign) as i8]
+}
+
+/// Decodes row `m`'s weights into `out[..cols]`.
+pub(crate) fn decode_row(
+    data: &[u8],
+    rows: usize,
+    cols: usize,
+    t: &TlTiles,
+    m: usize,
+    out: &mut [i8],
+) {
+    let s = Split::new(cols, t);
+    let out = &mut out[..cols];
+    let (three, two) = out.split_at_mut(s.three_k);
+    for (tr, w) in three.chunks_exact_mut(3).enumerate() {
+        let (nib, high, sign_byte, bit) = locate_triplet(t, rows, s, m, tr);
+        let idx = if high { data[nib] >> 4 } else { data[nib] & 15 };
+        w.copy_from_slice(&triplet_weights(idx, data[sign_byte] >> bit & 1 == 1));
+    }
+    for (j, w) in two.chunks_exact_mut(2).enumerate() {
+        let (off, high) = locate_pair(t, rows, s, m, j);
+        let idx = if high { data[off] >> 4 } else { data[off] & 15 };
+        (w[0], w[1]) = super::tl1::pair_weights(idx);
+    }
+}
