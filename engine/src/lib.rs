@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod chat;
+pub mod convert;
 pub mod formats;
 pub mod gguf;
 pub mod model;

@@ -6,7 +6,7 @@
 //! Every file is labelled synthetic in `general.name` and `bitnet-rs.synthetic`.
 
 use crate::formats::{
-    FormatError, TensorType, q8_0, ternary::TernaryMatrix, ternary::pack_ternary,
+    FormatError, TensorType, TlConfig, TlTiles, q8_0, ternary::TernaryMatrix, ternary::pack_ternary,
 };
 use crate::gguf::{GgufError, GgufFile, GgufValue, GgufWriter};
 use half::f16;
@@ -72,7 +72,7 @@ pub struct SynthOptions {
     pub shape: SynthShape,
     /// `bitnet-b1.58` (squared ReLU) or `bitnet` (SiLU).
     pub arch: String,
-    /// Storage type of the ternary weights: I2_S, TQ1_0 or TQ2_0.
+    /// Storage type of the ternary weights: I2_S, TL1, TL2, TQ1_0 or TQ2_0.
     pub ternary_type: TensorType,
     /// Storage type of token_embd: F16, F32 or Q8_0.
     pub embd_type: TensorType,
@@ -114,12 +114,9 @@ pub fn synthesize(
             opts.arch
         )));
     }
-    if !matches!(
-        opts.ternary_type,
-        TensorType::I2_S | TensorType::TQ1_0 | TensorType::TQ2_0
-    ) {
+    if !opts.ternary_type.is_ternary() {
         return Err(SynthError::Options(format!(
-            "ternary type must be i2_s, tq1_0 or tq2_0, not {}",
+            "ternary type must be i2_s, tl1, tl2, tq1_0 or tq2_0, not {}",
             opts.ternary_type
         )));
     }
@@ -143,11 +140,7 @@ pub fn synthesize(
 
     let arch = opts.arch.as_str();
     let mut w = GgufWriter::new();
-    let ftype: u32 = match opts.ternary_type {
-        TensorType::I2_S => 40,
-        TensorType::TQ1_0 => 36,
-        _ => 37,
-    };
+    let ftype = file_type(opts.ternary_type);
     w.add_kv("general.architecture", GgufValue::String(arch.into()));
     w.add_kv(
         "general.name",
@@ -188,6 +181,14 @@ pub fn synthesize(
         sh.n_ff as u64,
         (sh.n_embd / sh.n_head * sh.n_kv_head) as u64,
     );
+    if matches!(opts.ternary_type, TensorType::TL1 | TensorType::TL2) {
+        let mut tl = TlConfig::new();
+        for (m, k) in [(d, d), (kv, d), (ff, d), (d, ff)] {
+            let (m, k) = (m as usize, k as usize);
+            tl.insert(m, k, TlTiles::choose(opts.ternary_type, m, k)?);
+        }
+        tl.write(&mut w);
+    }
     w.add_tensor_info("token_embd.weight", &[d, n_vocab as u64], opts.embd_type)?;
     w.add_tensor_info("output_norm.weight", &[d], TensorType::F32)?;
     for i in 0..sh.n_layer {
@@ -219,6 +220,18 @@ pub fn synthesize(
         Ok(data)
     })?;
     Ok(std::fs::metadata(out).map(|m| m.len()).unwrap_or(0))
+}
+
+/// `general.file_type` of a model whose linear weights are `ty`: llama.cpp's LLAMA_FTYPE
+/// values for TQ1_0 (36) and TQ2_0 (37), bitnet.cpp's for I2_S (40), TL1 (38) and TL2 (39).
+pub fn file_type(ty: TensorType) -> u32 {
+    match ty {
+        TensorType::TQ1_0 => 36,
+        TensorType::TQ2_0 => 37,
+        TensorType::TL1 => 38,
+        TensorType::TL2 => 39,
+        _ => 40,
+    }
 }
 
 /// Pads the per-token arrays of the tokenizer to `n_vocab` entries. The extra tokens are

@@ -329,3 +329,55 @@ fn chat_reports_bad_turns_and_bad_options() {
     assert!(!out.status.success());
     assert!(err.contains("unknown chat template 'vicuna'"), "{err}");
 }
+
+#[test]
+fn quantize_converts_between_ternary_types_and_the_model_still_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tl2 = dir.path().join("tl2.gguf");
+    let t = tl2.to_str().expect("utf8");
+    let out = bitnet(&["quantize", MODEL, t, "--type", "tl2", "--embd-type", "q8_0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("14 ternary tensors converted"), "{err}");
+    let listing = String::from_utf8_lossy(&bitnet(&["inspect", t]).stdout).to_string();
+    assert!(
+        listing.contains("TL2") && listing.contains("Q8_0"),
+        "{listing}"
+    );
+    assert!(listing.contains("bitnet_rs.tl_config.bk"), "{listing}");
+    let out = bitnet(&["run", "-m", t, "-p", "Hello", "-n", "3", "--temp", "0"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Refusals leave nothing behind and name the problem.
+    let bad = dir.path().join("bad.gguf");
+    let b = bad.to_str().expect("utf8");
+    for (args, want) in [
+        (vec!["quantize", MODEL, b, "--type", "q4_0"], "ternary type"),
+        (
+            vec!["quantize", MODEL, b, "--type", "nope"],
+            "unknown tensor type",
+        ),
+        (
+            vec![
+                "quantize",
+                MODEL,
+                b,
+                "--type",
+                "tl1",
+                "--tl-config",
+                "missing.ini",
+            ],
+            "missing.ini",
+        ),
+    ] {
+        let out = bitnet(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!bad.exists(), "{args:?}");
+    }
+}

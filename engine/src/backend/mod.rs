@@ -11,7 +11,7 @@ pub mod reference;
 pub use error::BackendError;
 pub use reference::ReferenceBackend;
 
-use crate::formats::TensorType;
+use crate::formats::{TensorType, TlTiles};
 use crate::gguf::TensorData;
 
 /// What kind of device a backend runs on.
@@ -50,6 +50,9 @@ pub struct WeightSource<'a> {
     pub dims: [usize; 2],
     /// The raw bytes (shared with the memory map).
     pub data: TensorData,
+    /// For TL1/TL2: the tile parameters the tensor was packed with (resolved by the loader
+    /// from the file, the user's kernel_config.ini or bitnet.cpp's presets).
+    pub tiles: Option<TlTiles>,
 }
 
 /// Which rows of a batch belong to one sequence, and where that sequence stands.

@@ -8,9 +8,7 @@
 use super::{
     AttnShape, Backend, BackendError, DeviceInfo, DeviceKind, MatmulInput, SeqChunk, WeightSource,
 };
-use crate::formats::{
-    TensorType, TernaryRowDecoder, dequantize_row, tensor_nbytes, ternary::check_ternary,
-};
+use crate::formats::{TensorType, TernaryRowDecoder, TlTiles, dequantize_row, tensor_nbytes};
 use crate::gguf::TensorData;
 
 /// Host-memory backend computing exactly the reference arithmetic of specs §2.
@@ -34,6 +32,18 @@ pub struct RefWeight {
     data: TensorData,
     /// Bytes per row for float types (every row is an independent run of blocks).
     row_bytes: usize,
+    /// TL1/TL2 tile parameters.
+    tiles: Option<TlTiles>,
+}
+
+impl RefWeight {
+    fn decoder(&self) -> Result<TernaryRowDecoder<'_>, BackendError> {
+        TernaryRowDecoder::with_tiles(self.ty, &self.data, self.rows, self.cols, self.tiles)
+            .map_err(|source| BackendError::Weight {
+                name: self.name.clone(),
+                source,
+            })
+    }
 }
 
 impl ReferenceBackend {
@@ -134,7 +144,8 @@ impl Backend for ReferenceBackend {
             source,
         };
         let row_bytes = if w.ty.is_ternary() {
-            check_ternary(w.ty, w.data.len(), rows, cols).map_err(werr)?;
+            // Checks the size, and for TL types that the tiling fits the shape.
+            TernaryRowDecoder::with_tiles(w.ty, &w.data, rows, cols, w.tiles).map_err(werr)?;
             0
         } else {
             let rb = tensor_nbytes(w.ty, &[cols as u64]).map_err(werr)? as usize;
@@ -163,6 +174,7 @@ impl Backend for ReferenceBackend {
             cols,
             data: w.data.clone(),
             row_bytes,
+            tiles: w.tiles,
         })
     }
 
@@ -210,8 +222,7 @@ impl Backend for ReferenceBackend {
                     name: table.name.clone(),
                     source,
                 };
-                let dec =
-                    TernaryRowDecoder::new(table.ty, &table.data, table.rows, dim).map_err(werr)?;
+                let dec = table.decoder()?;
                 let bl = dec.decode_row(id, &mut codes, &mut scales).map_err(werr)?;
                 for (k, v) in dst.iter_mut().enumerate() {
                     *v = f32::from(codes[k]) * scales[k / bl];
@@ -306,7 +317,7 @@ impl Backend for ReferenceBackend {
                     format!("'{}' takes K={k}, activations have {}", w.name, q.cols),
                 ));
             }
-            let dec = TernaryRowDecoder::new(w.ty, &w.data, m, k).map_err(werr)?;
+            let dec = w.decoder()?;
             self.par_rows(m, n, &mut out[..n * m], |range, local| {
                 let width = range.len();
                 let mut codes = vec![0i8; k];

@@ -24,7 +24,7 @@ pub mod tq2_0;
 pub use dequant::dequantize_row;
 pub use tensor_type::{TensorType, tensor_nbytes};
 pub use ternary::{TernaryRowDecoder, decode_ternary_row};
-pub use tl_tiles::{TlConfig, TlTiles};
+pub use tl_tiles::{TL_CONFIG_KEYS, TlConfig, TlTiles, resolve_tiles};
 
 /// A tensor's bytes disagree with its type or shape.
 #[derive(Debug, thiserror::Error, PartialEq)]

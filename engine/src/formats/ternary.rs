@@ -236,7 +236,7 @@ pub fn i2s_scale(data: &[u8], rows: usize, cols: usize) -> Result<f32, FormatErr
 /// Built once per tensor (checking the size and shape, and reading I2_S's tail scale), then
 /// [`TernaryRowDecoder::decode_row`] runs in backends' inner loops: it does not allocate and
 /// decodes whole bytes through per-layout lookup tables.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TernaryRowDecoder<'a> {
     ty: TensorType,
     data: &'a [u8],
@@ -247,6 +247,17 @@ pub struct TernaryRowDecoder<'a> {
     tensor_scale: f32,
     /// TL1/TL2 tile parameters.
     tiles: Option<TlTiles>,
+    /// TL1/TL2 byte addresses.
+    tl_map: TlMap,
+}
+
+/// Precomputed TL addresses (row decoding would otherwise redo the tile arithmetic for every
+/// weight).
+#[derive(Debug, Clone)]
+enum TlMap {
+    None,
+    Tl1(tl1::Tl1Map),
+    Tl2(tl2::Tl2Map),
 }
 
 impl<'a> TernaryRowDecoder<'a> {
@@ -288,6 +299,11 @@ impl<'a> TernaryRowDecoder<'a> {
             TensorType::TQ2_0 => (cols / 256 * tq2_0::BLOCK_BYTES, 0.0, None),
             _ => return Err(FormatError::Unsupported(ty)),
         };
+        let tl_map = match (ty, &tiles) {
+            (TensorType::TL1, Some(t)) => TlMap::Tl1(tl1::Tl1Map::new(t, rows, cols)),
+            (TensorType::TL2, Some(t)) => TlMap::Tl2(tl2::Tl2Map::new(t, rows, cols)),
+            _ => TlMap::None,
+        };
         Ok(TernaryRowDecoder {
             ty,
             data,
@@ -296,6 +312,7 @@ impl<'a> TernaryRowDecoder<'a> {
             row_bytes,
             tensor_scale,
             tiles,
+            tl_map,
         })
     }
 
@@ -362,13 +379,13 @@ impl<'a> TernaryRowDecoder<'a> {
         };
         let start = row * self.row_bytes;
         let src = &self.data[start..start + self.row_bytes];
-        match (self.ty, self.tiles) {
-            (TensorType::TL1, Some(t)) => {
-                tl1::decode_row(self.data, self.cols, &t, row, codes);
+        match (self.ty, &self.tl_map) {
+            (TensorType::TL1, TlMap::Tl1(map)) => {
+                tl1::decode_row(self.data, self.cols, map, row, codes);
                 scales[0] = self.tensor_scale;
             }
-            (TensorType::TL2, Some(t)) => {
-                tl2::decode_row(self.data, self.rows, self.cols, &t, row, codes);
+            (TensorType::TL2, TlMap::Tl2(map)) => {
+                tl2::decode_row(self.data, self.cols, map, row, codes);
                 scales[0] = self.tensor_scale;
             }
             (TensorType::I2_S, _) => {

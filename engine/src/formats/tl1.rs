@@ -45,6 +45,31 @@ pub(crate) fn locate(t: &TlTiles, cols: usize, m: usize, j: usize) -> (usize, bo
     (off, h == 0)
 }
 
+/// The byte address of every index of one tensor, precomputed. The address is a sum of a row
+/// part and a column part (each tile index has a fixed stride), so
+/// `at(m, j) = locate(m, 0) + locate(0, j)`.
+#[derive(Debug, Clone)]
+pub(crate) struct Tl1Map {
+    rows: Vec<usize>,
+    pairs: Vec<(usize, bool)>,
+}
+
+impl Tl1Map {
+    pub(crate) fn new(t: &TlTiles, rows: usize, cols: usize) -> Tl1Map {
+        Tl1Map {
+            rows: (0..rows).map(|m| locate(t, cols, m, 0).0).collect(),
+            pairs: (0..cols / 2).map(|j| locate(t, cols, 0, j)).collect(),
+        }
+    }
+
+    /// (byte offset, high nibble?) of pair `j` of row `m`.
+    #[inline]
+    pub(crate) fn at(&self, m: usize, j: usize) -> (usize, bool) {
+        let (off, high) = self.pairs[j];
+        (self.rows[m] + off, high)
+    }
+}
+
 /// Total size of a TL1 tensor: M·K/4 index bytes and the 32-byte tail.
 pub fn nbytes(rows: usize, cols: usize) -> Result<usize, FormatError> {
     rows.checked_mul(cols / 4)
@@ -69,10 +94,11 @@ pub fn pack(
     super::ternary::check_weights(weights, rows, cols)?;
     let body = rows * cols / 4;
     let mut out = vec![0u8; nbytes(rows, cols)?];
+    let map = Tl1Map::new(t, rows, cols);
     for m in 0..rows {
         let row = &weights[m * cols..(m + 1) * cols];
         for (j, pair) in row.chunks_exact(2).enumerate() {
-            let (off, high) = locate(t, cols, m, j);
+            let (off, high) = map.at(m, j);
             let idx = pair_index(pair[0], pair[1]);
             out[off] |= if high { idx << 4 } else { idx };
         }
@@ -90,9 +116,9 @@ pub fn scale(data: &[u8], rows: usize, cols: usize) -> f32 {
 }
 
 /// Decodes row `m`'s weights into `out[..cols]`.
-pub(crate) fn decode_row(data: &[u8], cols: usize, t: &TlTiles, m: usize, out: &mut [i8]) {
+pub(crate) fn decode_row(data: &[u8], cols: usize, map: &Tl1Map, m: usize, out: &mut [i8]) {
     for (j, pair) in out[..cols].chunks_exact_mut(2).enumerate() {
-        let (off, high) = locate(t, cols, m, j);
+        let (off, high) = map.at(m, j);
         let idx = if high { data[off] >> 4 } else { data[off] & 15 };
         (pair[0], pair[1]) = pair_weights(idx);
     }

@@ -88,6 +88,45 @@ pub(crate) fn locate_pair(t: &TlTiles, rows: usize, s: Split, m: usize, j: usize
     )
 }
 
+/// The byte addresses of every triplet, sign and pair of one tensor, precomputed. Each
+/// address is a row part plus a column part (every tile index has a fixed stride), so
+/// `f(m, t) = f(m, 0) + f(0, t) − f(0, 0)`; a sign's bit moves down by one for rows 16..32 of
+/// a block.
+#[derive(Debug, Clone)]
+pub(crate) struct Tl2Map {
+    split: Split,
+    /// Per row: triplet nibble base, sign byte base, sign bit shift (rr ≥ 16), pair base.
+    rows: Vec<(usize, usize, u8, usize)>,
+    /// Per triplet: nibble offset, high nibble?, sign byte offset, sign bit (for rr < 16).
+    triplets: Vec<(usize, bool, usize, u8)>,
+    /// Per remainder pair: byte offset, high nibble?
+    pairs: Vec<(usize, bool)>,
+}
+
+impl Tl2Map {
+    pub(crate) fn new(t: &TlTiles, rows: usize, cols: usize) -> Tl2Map {
+        let s = Split::new(cols, t);
+        let (n0, _, s0, _) = locate_triplet(t, rows, s, 0, 0);
+        let (p0, _) = locate_pair(t, rows, s, 0, 0);
+        Tl2Map {
+            split: s,
+            rows: (0..rows)
+                .map(|m| {
+                    let (n, _, sb, _) = locate_triplet(t, rows, s, m, 0);
+                    let (p, _) = locate_pair(t, rows, s, m, 0);
+                    (n - n0, sb - s0, u8::from(m % 32 >= 16), p - p0)
+                })
+                .collect(),
+            triplets: (0..s.three_k / 3)
+                .map(|tr| locate_triplet(t, rows, s, 0, tr))
+                .collect(),
+            pairs: (0..s.two_k / 2)
+                .map(|j| locate_pair(t, rows, s, 0, j))
+                .collect(),
+        }
+    }
+}
+
 /// Total size of a TL2 tensor (bitnet.cpp's formula, rounded up to 32, plus the tail).
 pub fn nbytes(rows: usize, cols: usize) -> Result<usize, FormatError> {
     let n = tensor_nbytes(TensorType::TL2, &[cols as u64, rows as u64])?;
@@ -120,21 +159,21 @@ pub fn pack(
         });
     }
     let mut out = vec![0u8; total];
-    for m in 0..rows {
+    let map = Tl2Map::new(t, rows, cols);
+    for (m, &(nib_base, sign_base, shift, pair_base)) in map.rows.iter().enumerate() {
         let row = &weights[m * cols..(m + 1) * cols];
-        for (tr, w) in row[..s.three_k].chunks_exact(3).enumerate() {
+        for (w, &(nib, high, sign_byte, bit)) in row[..s.three_k].chunks_exact(3).zip(&map.triplets)
+        {
             let v = 9 * w[0] + 3 * w[1] + w[2];
-            let (nib, high, sign_byte, bit) = locate_triplet(t, rows, s, m, tr);
             let idx = v.unsigned_abs();
-            out[nib] |= if high { idx << 4 } else { idx };
+            out[nib_base + nib] |= if high { idx << 4 } else { idx };
             if v < 0 {
-                out[sign_byte] |= 1 << bit;
+                out[sign_base + sign_byte] |= 1 << (bit - shift);
             }
         }
-        for (j, w) in row[s.three_k..].chunks_exact(2).enumerate() {
-            let (off, high) = locate_pair(t, rows, s, m, j);
+        for (w, &(off, high)) in row[s.three_k..].chunks_exact(2).zip(&map.pairs) {
             let idx = super::tl1::pair_index(w[0], w[1]);
-            out[off] |= if high { idx << 4 } else { idx };
+            out[pair_base + off] |= if high { idx << 4 } else { idx };
         }
     }
     out[total - TAIL_BYTES..total - TAIL_BYTES + 4].copy_from_slice(&scale.to_le_bytes());
@@ -166,25 +205,18 @@ pub(crate) fn triplet_weights(idx: u8, negative: bool) -> [i8; 3] {
 }
 
 /// Decodes row `m`'s weights into `out[..cols]`.
-pub(crate) fn decode_row(
-    data: &[u8],
-    rows: usize,
-    cols: usize,
-    t: &TlTiles,
-    m: usize,
-    out: &mut [i8],
-) {
-    let s = Split::new(cols, t);
-    let out = &mut out[..cols];
-    let (three, two) = out.split_at_mut(s.three_k);
-    for (tr, w) in three.chunks_exact_mut(3).enumerate() {
-        let (nib, high, sign_byte, bit) = locate_triplet(t, rows, s, m, tr);
-        let idx = if high { data[nib] >> 4 } else { data[nib] & 15 };
-        w.copy_from_slice(&triplet_weights(idx, data[sign_byte] >> bit & 1 == 1));
+pub(crate) fn decode_row(data: &[u8], cols: usize, map: &Tl2Map, m: usize, out: &mut [i8]) {
+    let (nib_base, sign_base, shift, pair_base) = map.rows[m];
+    let (three, two) = out[..cols].split_at_mut(map.split.three_k);
+    for (w, &(nib, high, sign_byte, bit)) in three.chunks_exact_mut(3).zip(&map.triplets) {
+        let b = data[nib_base + nib];
+        let idx = if high { b >> 4 } else { b & 15 };
+        let negative = data[sign_base + sign_byte] >> (bit - shift) & 1 == 1;
+        w.copy_from_slice(&triplet_weights(idx, negative));
     }
-    for (j, w) in two.chunks_exact_mut(2).enumerate() {
-        let (off, high) = locate_pair(t, rows, s, m, j);
-        let idx = if high { data[off] >> 4 } else { data[off] & 15 };
+    for (w, &(off, high)) in two.chunks_exact_mut(2).zip(&map.pairs) {
+        let b = data[pair_base + off];
+        let idx = if high { b >> 4 } else { b & 15 };
         (w[0], w[1]) = super::tl1::pair_weights(idx);
     }
 }

@@ -188,6 +188,20 @@ impl TlTiles {
     }
 }
 
+/// The tiling a TL1/TL2 weight of M×K was packed with: the file's record, else the user's
+/// kernel_config.ini, else bitnet.cpp's preset for the shape; `None` when none knows it.
+pub fn resolve_tiles(
+    file: Option<&TlConfig>,
+    user: Option<&TlConfig>,
+    ty: TensorType,
+    rows: usize,
+    cols: usize,
+) -> Option<TlTiles> {
+    file.and_then(|c| c.get(rows, cols))
+        .or_else(|| user.and_then(|c| c.get(rows, cols)))
+        .or_else(|| TlTiles::preset(ty, rows, cols))
+}
+
 /// Tile parameters per weight shape (M, K), as a file or a kernel_config.ini lists them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlConfig {

@@ -78,8 +78,19 @@ impl<B: Backend> Model<B> {
         backend: B,
         progress: impl FnMut(usize, usize),
     ) -> Result<Self, ModelError> {
+        Self::load_with(file, backend, None, progress)
+    }
+
+    /// [`Self::load`], reading TL1/TL2 weights that the file has no tile parameters for with
+    /// those of `tl_config` (bitnet.cpp's kernel_config.ini, [`crate::formats::TlConfig`]).
+    pub fn load_with(
+        file: &GgufFile,
+        backend: B,
+        tl_config: Option<&crate::formats::TlConfig>,
+        progress: impl FnMut(usize, usize),
+    ) -> Result<Self, ModelError> {
         let config = ModelConfig::from_gguf(file)?;
-        let weights = ModelWeights::load(file, &config, &backend, progress)?;
+        let weights = ModelWeights::load(file, &config, &backend, tl_config, progress)?;
         Ok(Model {
             config,
             weights,

@@ -2,7 +2,7 @@
 
 use super::{Architecture, ModelConfig, ModelError};
 use crate::backend::{Backend, WeightSource};
-use crate::formats::{TensorType, dequantize_row};
+use crate::formats::{TensorType, TlConfig, TlTiles, dequantize_row, resolve_tiles};
 use crate::gguf::{GgufFile, TensorInfo};
 
 /// A linear layer: the weight and the optional `*.scale` multiplier of the `bitnet` arch.
@@ -45,13 +45,26 @@ pub struct ModelWeights<B: Backend> {
 
 impl<B: Backend> ModelWeights<B> {
     /// Uploads every tensor the graph uses, checking each shape against `cfg`.
+    ///
+    /// TL1/TL2 weights are read with the tile parameters the file records, else those of
+    /// `user_tl` (a kernel_config.ini), else bitnet.cpp's presets for the shape.
     pub fn load(
         file: &GgufFile,
         cfg: &ModelConfig,
         backend: &B,
+        user_tl: Option<&TlConfig>,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<Self, ModelError> {
-        let loader = Loader { file, backend };
+        let file_tl = TlConfig::from_gguf(file).map_err(|e| ModelError::BadKey {
+            key: "bitnet_rs.tl_config".into(),
+            why: e.to_string(),
+        })?;
+        let loader = Loader {
+            file,
+            backend,
+            file_tl,
+            user_tl,
+        };
         let (d, ff, kv, v) = (cfg.n_embd, cfg.n_ff, cfg.kv_dim(), cfg.n_vocab);
         let token_embd = loader.matrix("token_embd.weight", d, v)?;
         // llama.cpp's `bitnet` graph always uses token_embd as the LM head; bitnet-b1.58 files
@@ -93,6 +106,8 @@ impl<B: Backend> ModelWeights<B> {
 struct Loader<'a, B> {
     file: &'a GgufFile,
     backend: &'a B,
+    file_tl: Option<TlConfig>,
+    user_tl: Option<&'a TlConfig>,
 }
 
 impl<B: Backend> Loader<'_, B> {
@@ -122,8 +137,32 @@ impl<B: Backend> Loader<'_, B> {
             ty: info.ty,
             dims: [k, m],
             data: self.file.tensor_data(info),
+            tiles: self.tiles(name, info.ty, m, k)?,
         };
         Ok(self.backend.upload_weight(&src)?)
+    }
+
+    /// The tile parameters of a TL1/TL2 weight (`None` for other types).
+    fn tiles(
+        &self,
+        name: &str,
+        ty: TensorType,
+        m: usize,
+        k: usize,
+    ) -> Result<Option<TlTiles>, ModelError> {
+        if !matches!(ty, TensorType::TL1 | TensorType::TL2) {
+            return Ok(None);
+        }
+        resolve_tiles(self.file_tl.as_ref(), self.user_tl, ty, m, k)
+            .map(Some)
+            .ok_or_else(|| ModelError::TensorType {
+                name: name.to_string(),
+                why: format!(
+                    "{ty} weight of {m}×{k}: the file records no tile parameters for this \
+                     shape and bitnet.cpp has no preset for it; pass the kernel_config.ini it \
+                     was converted with (--tl-config)"
+                ),
+            })
     }
 
     fn linear(

@@ -46,6 +46,9 @@ pub struct ChatArgs {
     /// A HF tokenizer.json to encode with instead of the one rebuilt from the GGUF metadata.
     #[arg(long)]
     tokenizer: Option<PathBuf>,
+    /// bitnet.cpp's kernel_config.ini, for TL1/TL2 files that do not record their tiling.
+    #[arg(long)]
+    tl_config: Option<PathBuf>,
     /// Print each turn's rendered prompt to stderr (to check a template).
     #[arg(long)]
     verbose_prompt: bool,
@@ -58,7 +61,7 @@ pub fn chat(a: ChatArgs) -> anyhow::Result<()> {
     let tokenizer = super::tokenize::load_tokenizer(&file, a.tokenizer.as_deref())
         .context("cannot build the tokenizer")?;
     let template = ChatTemplate::for_model(&file, &tokenizer, a.chat_template.as_deref())?;
-    let model = load::load_model(&file, &a.model, threads)?;
+    let model = load::load_model(&file, &a.model, threads, a.tl_config.as_deref())?;
     let ctx = a.ctx_size.unwrap_or(model.config.n_ctx_train.min(4096));
     if ctx < 2 {
         bail!("--ctx-size must be at least 2");

@@ -3,6 +3,7 @@
 use super::progress::bar;
 use anyhow::{Context, bail};
 use bitnet_engine::backend::ReferenceBackend;
+use bitnet_engine::formats::TlConfig;
 use bitnet_engine::gguf::GgufFile;
 use bitnet_engine::model::Model;
 use std::path::Path;
@@ -17,20 +18,36 @@ pub fn threads(requested: Option<usize>) -> anyhow::Result<usize> {
     Ok(n)
 }
 
-/// Loads the weights of `file` onto the reference backend, with a progress bar.
+/// Loads the weights of `file` onto the reference backend, with a progress bar. TL1/TL2
+/// weights the file has no tile parameters for take them from `tl_config` (bitnet.cpp's
+/// kernel_config.ini) when given.
 pub fn load_model(
     file: &GgufFile,
     path: &Path,
     threads: usize,
+    tl_config: Option<&Path>,
 ) -> anyhow::Result<Model<ReferenceBackend>> {
+    let tl = tl_config.map(read_tl_config).transpose()?;
     let pb = bar("layers");
-    let model = Model::load(file, ReferenceBackend::new(threads), |done, total| {
-        pb.set_length(total as u64);
-        pb.set_position(done as u64);
-    })
+    let model = Model::load_with(
+        file,
+        ReferenceBackend::new(threads),
+        tl.as_ref(),
+        |done, total| {
+            pb.set_length(total as u64);
+            pb.set_position(done as u64);
+        },
+    )
     .with_context(|| format!("cannot load {}", path.display()))?;
     pb.finish_and_clear();
     Ok(model)
+}
+
+/// Reads a bitnet.cpp kernel_config.ini.
+pub fn read_tl_config(path: &Path) -> anyhow::Result<TlConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    TlConfig::parse_ini(&text).with_context(|| format!("bad TL config {}", path.display()))
 }
 
 /// Opens a GGUF file, naming it in the error.

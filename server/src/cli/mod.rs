@@ -4,6 +4,7 @@ mod chat;
 mod inspect;
 mod load;
 mod progress;
+mod quantize;
 mod run;
 mod sampling_args;
 mod synth;
@@ -29,6 +30,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Print the token ids and pieces of a text, or encode JSON lines in bulk.
     Tokenize(tokenize::TokenizeArgs),
+    /// Rewrite a model's ternary weights in another ternary type (i2_s, tl1, tl2, tq1_0, tq2_0).
+    Quantize(quantize::QuantizeArgs),
     /// Write a random ternary model of a named shape (synthetic, for tests and benchmarks).
     Synth(synth::SynthArgs),
 }
@@ -39,6 +42,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run(a) => run::run(a),
         Command::Chat(a) => chat::chat(a),
         Command::Inspect(a) => inspect::inspect(a),
+        Command::Quantize(a) => quantize::quantize(a),
         Command::Synth(a) => synth::synth(a),
         Command::Tokenize(a) => tokenize::tokenize(a),
     }

@@ -43,6 +43,9 @@ pub struct RunArgs {
     /// A HF tokenizer.json to encode with instead of the one rebuilt from the GGUF metadata.
     #[arg(long)]
     tokenizer: Option<PathBuf>,
+    /// bitnet.cpp's kernel_config.ini, for TL1/TL2 files that do not record their tiling.
+    #[arg(long)]
+    tl_config: Option<PathBuf>,
     /// Show control tokens (e.g. `<|eot_id|>`) in the output.
     #[arg(long)]
     special: bool,
@@ -66,7 +69,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             return Err(e).context("cannot build the tokenizer (use --prompt-ids to bypass it)");
         }
     };
-    let model = load::load_model(&file, &a.model, threads)?;
+    let model = load::load_model(&file, &a.model, threads, a.tl_config.as_deref())?;
     let load_time = t_load.elapsed();
 
     let prompt: Vec<u32> = match (&a.prompt, &a.prompt_ids, &tokenizer) {

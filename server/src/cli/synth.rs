@@ -15,7 +15,7 @@ pub struct SynthArgs {
     /// Shape: `tiny` or `2b4t`.
     #[arg(long, default_value = "tiny")]
     shape: String,
-    /// Ternary storage type: i2_s, tq1_0 or tq2_0.
+    /// Ternary storage type: i2_s, tl1, tl2, tq1_0 or tq2_0.
     #[arg(long = "type", default_value = "i2_s")]
     ternary_type: String,
     /// Architecture: bitnet-b1.58 (squared ReLU) or bitnet (SiLU).

@@ -8,6 +8,7 @@ mod format_agreement;
 mod llamacpp_parity;
 mod numpy_parity;
 mod python_gguf_readback;
+mod requantize;
 mod session_reuse;
 mod tokenizer_parity;
 mod tokenizer_vocabs;
