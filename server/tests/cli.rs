@@ -381,3 +381,42 @@ fn quantize_converts_between_ternary_types_and_the_model_still_runs() {
         assert!(!bad.exists(), "{args:?}");
     }
 }
+
+#[test]
+fn convert_turns_a_hf_checkpoint_into_a_runnable_model() {
+    use bitnet_tests::hf_checkpoint::{HfCheckpoint, Kind};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("bitnet-b1.58-2B-4T-mini");
+    HfCheckpoint::build(Kind::Packed, 3).write(&src);
+    let out_path = dir.path().join("mini.gguf");
+    let (s, o) = (
+        src.to_str().expect("utf8"),
+        out_path.to_str().expect("utf8"),
+    );
+    let out = bitnet(&["convert", s, o, "--type", "tl1", "--embd-type", "q8_0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("bitnet-b1.58") && err.contains("unpacked from the packed checkpoint"),
+        "{err}"
+    );
+    let out = bitnet(&["run", "-m", o, "-p", "Hello", "-n", "2", "--temp", "0"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A directory without a checkpoint: one line naming what is missing, no output file.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let target = dir.path().join("none.gguf");
+    let out = bitnet(&[
+        "convert",
+        empty.to_str().expect("utf8"),
+        target.to_str().expect("utf8"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("config.json"), "{err}");
+    assert!(!target.exists());
+}

@@ -1,5 +1,6 @@
 //! Shared helpers of the cross-crate tests: fixture paths and logit comparisons.
 
+pub mod hf_checkpoint;
 pub mod logits;
 pub mod model_files;
 pub mod test_data;

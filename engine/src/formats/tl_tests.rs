@@ -109,22 +109,17 @@ fn tile_rule_covers_the_2b4t_shapes_and_names_impossible_ones() {
             );
         }
     }
-    assert_eq!(
-        TlTiles::rule(TL2, 2560, 2560),
-        Ok(TlTiles {
-            bm: 256,
-            bk: 96,
-            bmm: 32
-        })
-    );
-    assert_eq!(
-        TlTiles::rule(TL1, 640, 2560),
-        Ok(TlTiles {
-            bm: 160,
-            bk: 256,
-            bmm: 32
-        })
-    );
+    // The table in docs/reference/quantization-support.md.
+    let t = |bm, bk| TlTiles { bm, bk, bmm: 32 };
+    for ((m, k), tl1, tl2) in [
+        ((2560, 2560), t(256, 256), t(256, 96)),
+        ((640, 2560), t(160, 256), t(160, 96)),
+        ((6912, 2560), t(256, 256), t(256, 96)),
+        ((2560, 6912), t(256, 256), t(256, 96)),
+    ] {
+        assert_eq!(TlTiles::rule(TL1, m, k), Ok(tl1), "TL1 {m}×{k}");
+        assert_eq!(TlTiles::rule(TL2, m, k), Ok(tl2), "TL2 {m}×{k}");
+    }
     // Every preset is a valid layout of its shape.
     for (m, k) in [(1536, 4096), (3200, 8640), (4096, 14336), (1536, 1536)] {
         for ty in [TL1, TL2] {

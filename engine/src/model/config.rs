@@ -1,7 +1,7 @@
 //! Hyper-parameters read from GGUF metadata and checked for consistency.
 
 use super::ModelError;
-use crate::gguf::{GgufFile, GgufValue};
+use crate::gguf::{GgufFile, GgufValue, GgufWriter};
 
 /// The BitNet graph variants this engine implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +11,17 @@ pub enum Architecture {
     /// `bitnet` (1bitLLM/bitnet_b1_58-large, llama.cpp's `bitnet`): SiLU-gated FFN and optional
     /// per-tensor `*.scale` multipliers.
     Bitnet,
+}
+
+impl Architecture {
+    /// The variant a `general.architecture` name selects.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "bitnet-b1.58" | "bitnet-25" => Some(Self::BitnetB158),
+            "bitnet" => Some(Self::Bitnet),
+            _ => None,
+        }
+    }
 }
 
 /// The FFN's gate activation.
@@ -60,11 +71,8 @@ impl ModelConfig {
             .architecture()
             .ok_or_else(|| ModelError::MissingKey("general.architecture".into()))?
             .to_string();
-        let arch = match arch_name.as_str() {
-            "bitnet-b1.58" | "bitnet-25" => Architecture::BitnetB158,
-            "bitnet" => Architecture::Bitnet,
-            other => return Err(ModelError::UnsupportedArch(other.to_string())),
-        };
+        let arch = Architecture::from_name(&arch_name)
+            .ok_or_else(|| ModelError::UnsupportedArch(arch_name.clone()))?;
         let key = |k: &str| format!("{arch_name}.{k}");
         let uint = |k: &str| -> Result<Option<usize>, ModelError> {
             let full = key(k);
@@ -186,6 +194,31 @@ impl ModelConfig {
             n_ctx_train,
             n_vocab,
         })
+    }
+
+    /// Writes `general.architecture` and the hyper-parameters as [`Self::from_gguf`] reads
+    /// them (what converters and the synthesizer record).
+    pub fn write_gguf(&self, w: &mut GgufWriter) {
+        let arch = &self.arch_name;
+        let u = |v: usize| GgufValue::U32(v as u32);
+        w.add_kv("general.architecture", GgufValue::String(arch.clone()));
+        for (k, v) in [
+            ("vocab_size", u(self.n_vocab)),
+            ("context_length", u(self.n_ctx_train)),
+            ("embedding_length", u(self.n_embd)),
+            ("block_count", u(self.n_layer)),
+            ("feed_forward_length", u(self.n_ff)),
+            ("rope.dimension_count", u(self.n_rot)),
+            ("attention.head_count", u(self.n_head)),
+            ("attention.head_count_kv", u(self.n_kv_head)),
+            (
+                "attention.layer_norm_rms_epsilon",
+                GgufValue::F32(self.rms_eps),
+            ),
+            ("rope.freq_base", GgufValue::F32(self.rope_theta)),
+        ] {
+            w.add_kv(format!("{arch}.{k}"), v);
+        }
     }
 
     /// The FFN activation the architecture prescribes.

@@ -126,6 +126,32 @@ impl PreTokenizerKind {
         Ok(kind)
     }
 
+    /// Every family.
+    pub const ALL: [Self; 5] = [
+        Self::Llama3,
+        Self::Default,
+        Self::Gpt2,
+        Self::Smollm,
+        Self::Qwen2,
+    ];
+
+    /// The `tokenizer.ggml.pre` name a converter writes for this family.
+    pub fn gguf_name(self) -> &'static str {
+        match self {
+            Self::Llama3 => "llama-bpe",
+            Self::Default => "default",
+            Self::Gpt2 => "gpt-2",
+            Self::Smollm => "smollm",
+            Self::Qwen2 => "qwen2",
+        }
+    }
+
+    /// The family whose regexes are exactly `regexes`, in order (as a tokenizer.json's
+    /// `Split` pre-tokenizers list them).
+    pub fn from_regexes(regexes: &[&str]) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.regexes() == regexes)
+    }
+
     /// A short name for logs and `inspect`.
     pub fn name(self) -> &'static str {
         match self {

@@ -1,6 +1,6 @@
 //! Loading a model for generation, shared by `run` and `chat`.
 
-use super::progress::bar;
+use super::progress::with_bar;
 use anyhow::{Context, bail};
 use bitnet_engine::backend::ReferenceBackend;
 use bitnet_engine::formats::TlConfig;
@@ -28,18 +28,10 @@ pub fn load_model(
     tl_config: Option<&Path>,
 ) -> anyhow::Result<Model<ReferenceBackend>> {
     let tl = tl_config.map(read_tl_config).transpose()?;
-    let pb = bar("layers");
-    let model = Model::load_with(
-        file,
-        ReferenceBackend::new(threads),
-        tl.as_ref(),
-        |done, total| {
-            pb.set_length(total as u64);
-            pb.set_position(done as u64);
-        },
-    )
+    let model = with_bar("layers", |progress| {
+        Model::load_with(file, ReferenceBackend::new(threads), tl.as_ref(), progress)
+    })
     .with_context(|| format!("cannot load {}", path.display()))?;
-    pb.finish_and_clear();
     Ok(model)
 }
 

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and one module per subcommand.
 
 mod chat;
+mod convert;
 mod inspect;
 mod load;
 mod progress;
@@ -26,6 +27,8 @@ enum Command {
     Run(run::RunArgs),
     /// Chat with a model on the terminal, through its chat template.
     Chat(chat::ChatArgs),
+    /// Convert a Hugging Face BitNet checkpoint (safetensors) to GGUF.
+    Convert(convert::ConvertArgs),
     /// Print a GGUF file's metadata and tensor table.
     Inspect(inspect::InspectArgs),
     /// Print the token ids and pieces of a text, or encode JSON lines in bulk.
@@ -41,6 +44,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(a) => run::run(a),
         Command::Chat(a) => chat::chat(a),
+        Command::Convert(a) => convert::convert(a),
         Command::Inspect(a) => inspect::inspect(a),
         Command::Quantize(a) => quantize::quantize(a),
         Command::Synth(a) => synth::synth(a),

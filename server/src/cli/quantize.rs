@@ -1,7 +1,7 @@
 //! `bitnet quantize`: rewrite a model's ternary weights in another ternary type.
 
 use super::load::{open, read_tl_config};
-use super::progress::bar;
+use super::progress::with_bar;
 use anyhow::Context;
 use bitnet_engine::convert::{RequantizeOptions, requantize};
 use bitnet_engine::formats::TensorType;
@@ -38,10 +38,8 @@ pub fn quantize(a: QuantizeArgs) -> anyhow::Result<()> {
     };
     let src = open(&a.input)?;
     let t0 = Instant::now();
-    let pb = bar("tensors");
-    let report = requantize(&src, &opts, &a.output, |done, total| {
-        pb.set_length(total as u64);
-        pb.set_position(done as u64);
+    let report = with_bar("tensors", |progress| {
+        requantize(&src, &opts, &a.output, progress)
     })
     .with_context(|| {
         format!(
@@ -50,7 +48,6 @@ pub fn quantize(a: QuantizeArgs) -> anyhow::Result<()> {
             opts.ternary_type
         )
     })?;
-    pb.finish_and_clear();
     eprintln!(
         "wrote {} ({}, {} ternary tensors converted, {} other tensors, {} bytes) in {:.2} s",
         a.output.display(),

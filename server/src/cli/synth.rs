@@ -1,6 +1,6 @@
 //! `bitnet synth`: write a random ternary model of a named shape.
 
-use super::progress::bar;
+use super::progress::with_bar;
 use anyhow::{Context, bail};
 use bitnet_engine::formats::TensorType;
 use bitnet_engine::gguf::GgufFile;
@@ -53,13 +53,10 @@ pub fn synth(a: SynthArgs) -> anyhow::Result<()> {
     let vocab = GgufFile::open(&a.vocab)
         .with_context(|| format!("cannot load vocab {}", a.vocab.display()))?;
     let t0 = Instant::now();
-    let pb = bar("tensors");
-    let bytes = synthesize(&vocab, &opts, &a.output, |done, total| {
-        pb.set_length(total as u64);
-        pb.set_position(done as u64);
+    let bytes = with_bar("tensors", |progress| {
+        synthesize(&vocab, &opts, &a.output, progress)
     })
     .with_context(|| format!("cannot write {}", a.output.display()))?;
-    pb.finish_and_clear();
     eprintln!(
         "wrote {} ({} shape, {}, {} bytes) in {:.2} s — synthetic random weights, not a trained model",
         a.output.display(),

@@ -5,6 +5,7 @@
 mod bad_input;
 mod chat_templates;
 mod format_agreement;
+mod hf_convert;
 mod llamacpp_parity;
 mod numpy_parity;
 mod python_gguf_readback;
