@@ -393,13 +393,15 @@ fn convert_turns_a_hf_checkpoint_into_a_runnable_model() {
         src.to_str().expect("utf8"),
         out_path.to_str().expect("utf8"),
     );
-    let out = bitnet(&["convert", s, o, "--type", "tl1", "--embd-type", "q8_0"]);
+    let out = bitnet(&["convert", s, o, "--type", "tl1", "--embd-type", "q6_k"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
         err.contains("bitnet-b1.58") && err.contains("unpacked from the packed checkpoint"),
         "{err}"
     );
+    let listing = String::from_utf8_lossy(&bitnet(&["inspect", o]).stdout).to_string();
+    assert!(listing.contains("Q6_K") && listing.contains("TL1"), "{listing}");
     let out = bitnet(&["run", "-m", o, "-p", "Hello", "-n", "2", "--temp", "0"]);
     assert!(
         out.status.success(),

@@ -12,19 +12,27 @@ use super::{ConvertError, write_atomically};
 use crate::formats::ternary::{TernaryMatrix, pack_ternary_with_tiles};
 use crate::formats::{
     FormatError, TL_CONFIG_KEYS, TensorType, TernaryRowDecoder, TlConfig, TlTiles, dequantize_row,
-    q8_0, resolve_tiles, tq1_0, tq2_0,
+    q6k, q8_0, resolve_tiles, tq1_0, tq2_0,
 };
 use crate::gguf::{GgufError, GgufFile, GgufValue, GgufWriter, TensorInfo};
 use crate::synth::file_type;
 use half::f16;
 use std::path::Path;
 
+/// The types an embedding can be written in.
+pub(super) const EMBD_TYPES: [TensorType; 4] = [
+    TensorType::F32,
+    TensorType::F16,
+    TensorType::Q8_0,
+    TensorType::Q6_K,
+];
+
 /// What to convert to.
 #[derive(Debug, Clone)]
 pub struct RequantizeOptions {
     /// The ternary type every ternary tensor is written in.
     pub ternary_type: TensorType,
-    /// The type `token_embd.weight` is written in (F32, F16 or Q8_0); `None` keeps it.
+    /// The type `token_embd.weight` is written in (F32, F16, Q8_0 or Q6_K); `None` keeps it.
     pub embd_type: Option<TensorType>,
     /// Tile parameters for TL1/TL2 sources that do not record theirs (kernel_config.ini).
     pub tl_config: Option<TlConfig>,
@@ -58,10 +66,10 @@ pub fn requantize(
         )));
     }
     if let Some(e) = opts.embd_type
-        && !matches!(e, TensorType::F32 | TensorType::F16 | TensorType::Q8_0)
+        && !EMBD_TYPES.contains(&e)
     {
         return Err(ConvertError::Invalid(format!(
-            "--embd-type must be f32, f16 or q8_0, not {e}"
+            "--embd-type must be f32, f16, q8_0 or q6_k, not {e}"
         )));
     }
     let file_tl = TlConfig::from_gguf(src).map_err(|e| ConvertError::Invalid(e.to_string()))?;
@@ -317,15 +325,29 @@ fn retype(info: &TensorInfo, data: &[u8], ty: TensorType) -> Result<Vec<u8>, For
     let mut out = Vec::new();
     for r in 0..rows {
         dequantize_row(info.ty, &data[r * src_row..(r + 1) * src_row], &mut row)?;
-        match ty {
-            TensorType::F32 => out.extend(row.iter().flat_map(|v| v.to_le_bytes())),
-            TensorType::F16 => out.extend(row.iter().flat_map(|v| f16::from_f32(*v).to_le_bytes())),
-            _ => {
-                let start = out.len();
-                out.resize(start + cols / q8_0::BLOCK_WEIGHTS * q8_0::BLOCK_BYTES, 0);
-                q8_0::quantize_row_q8_0(&row, &mut out[start..])?;
-            }
-        }
+        out.extend(encode_floats(&row, ty)?);
     }
     Ok(out)
+}
+
+/// Encodes floats (whole rows) as F32, F16, Q8_0 or Q6_K.
+pub(super) fn encode_floats(x: &[f32], ty: TensorType) -> Result<Vec<u8>, FormatError> {
+    Ok(match ty {
+        TensorType::F32 => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        TensorType::F16 => x
+            .iter()
+            .flat_map(|v| f16::from_f32(*v).to_le_bytes())
+            .collect(),
+        TensorType::Q8_0 => {
+            let mut out = vec![0u8; x.len() / q8_0::BLOCK_WEIGHTS * q8_0::BLOCK_BYTES];
+            q8_0::quantize_row_q8_0(x, &mut out)?;
+            out
+        }
+        TensorType::Q6_K => {
+            let mut out = vec![0u8; x.len() / q6k::BLOCK_WEIGHTS * q6k::BLOCK_BYTES];
+            q6k::quantize_row_q6_k(x, &mut out)?;
+            out
+        }
+        other => return Err(FormatError::Unsupported(other)),
+    })
 }

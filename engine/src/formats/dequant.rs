@@ -248,6 +248,30 @@ mod tests {
         assert_eq!(got, want);
     }
 
+    /// Byte for byte against llama.cpp's `quantize_row_q6_K_ref` (fixture from
+    /// scripts/formats/make_q6k_fixture.py: noise, zeros, an outlier, sub-epsilon values, a
+    /// negative maximum, sparse sub-blocks), and the blocks dequantize close to the input.
+    #[test]
+    fn q6_k_quantizer_matches_llama_cpp() {
+        let x = f32s(fixture!("q6_k_quant.f32"));
+        let want = fixture!("q6_k_quant.q6_k");
+        let mut got = vec![0u8; want.len()];
+        super::super::q6k::quantize_row_q6_k(&x, &mut got).expect("lengths are consistent");
+        for (b, (g, w)) in got.chunks(210).zip(want.chunks(210)).enumerate() {
+            assert_eq!(g, w, "block {b}");
+        }
+        let mut back = vec![0f32; x.len()];
+        dequantize_row(TensorType::Q6_K, &got, &mut back).expect("whole blocks");
+        // Block 0 is unit-variance noise: 6-bit codes keep each value within a small step.
+        let err = x[..256]
+            .iter()
+            .zip(&back)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(err < 0.1, "max error {err}");
+        assert!(super::super::q6k::quantize_row_q6_k(&x[..255], &mut got[..210]).is_err());
+    }
+
     #[test]
     fn f32_round_trip_and_errors() {
         let v = [1.5f32, -0.0, f32::INFINITY];

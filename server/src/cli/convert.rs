@@ -19,7 +19,7 @@ pub struct ConvertArgs {
     /// Ternary type of the projection weights: i2_s, tl1, tl2, tq1_0 or tq2_0.
     #[arg(long = "type", default_value = "i2_s")]
     ternary_type: String,
-    /// Type of the token embedding (and a separate LM head): f16, f32 or q8_0.
+    /// Type of the token embedding (and a separate LM head): f16, f32, q8_0 or q6_k.
     #[arg(long, default_value = "f16")]
     embd_type: String,
 }

@@ -19,7 +19,7 @@ pub struct QuantizeArgs {
     /// Target ternary type: i2_s, tl1, tl2, tq1_0 or tq2_0.
     #[arg(long = "type")]
     ternary_type: String,
-    /// Re-encode token_embd.weight as f32, f16 or q8_0 (default: keep it).
+    /// Re-encode token_embd.weight as f32, f16, q8_0 or q6_k (default: keep it).
     #[arg(long)]
     embd_type: Option<String>,
     /// bitnet.cpp's kernel_config.ini, for a TL1/TL2 source that does not record its tiling.

@@ -20,14 +20,14 @@ mod vocab;
 
 pub use vocab::tokenizer_metadata;
 
+use super::requantize::{EMBD_TYPES, encode_floats};
 use super::{ConvertError, write_atomically};
 use crate::formats::ternary::pack_ternary_with_tiles;
-use crate::formats::{TensorType, TlConfig, TlTiles, q8_0};
+use crate::formats::{TensorType, TlConfig, TlTiles};
 use crate::gguf::{GgufError, GgufValue, GgufWriter};
 use crate::synth::file_type;
 use checkpoint::Checkpoint;
 use config::HfConfig;
-use half::f16;
 use safetensors::tensor::Dtype;
 use std::path::Path;
 
@@ -36,7 +36,7 @@ use std::path::Path;
 pub struct HfConvertOptions {
     /// The ternary type of the projection weights.
     pub ternary_type: TensorType,
-    /// The type of `token_embd.weight` (and `output.weight`): F32, F16 or Q8_0.
+    /// The type of `token_embd.weight` (and `output.weight`): F32, F16, Q8_0 or Q6_K.
     pub embd_type: TensorType,
 }
 
@@ -122,12 +122,9 @@ pub fn convert_hf(
             opts.ternary_type
         )));
     }
-    if !matches!(
-        opts.embd_type,
-        TensorType::F32 | TensorType::F16 | TensorType::Q8_0
-    ) {
+    if !EMBD_TYPES.contains(&opts.embd_type) {
         return Err(ConvertError::Invalid(format!(
-            "--embd-type must be f32, f16 or q8_0, not {}",
+            "--embd-type must be f32, f16, q8_0 or q6_k, not {}",
             opts.embd_type
         )));
     }
@@ -329,23 +326,11 @@ fn tensor_bytes(
             .flat_map(|v| v.to_le_bytes())
             .collect()),
         Source::Matrix(name) => {
-            let x = ck.tensor(name)?.to_f32()?;
-            Ok(match opts.embd_type {
-                TensorType::F32 => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                TensorType::Q8_0 => {
-                    let mut out = vec![0u8; x.len() / q8_0::BLOCK_WEIGHTS * q8_0::BLOCK_BYTES];
-                    q8_0::quantize_row_q8_0(&x, &mut out).map_err(|source| {
-                        ConvertError::Tensor {
-                            name: name.clone(),
-                            source,
-                        }
-                    })?;
-                    out
+            encode_floats(&ck.tensor(name)?.to_f32()?, opts.embd_type).map_err(|source| {
+                ConvertError::Tensor {
+                    name: name.clone(),
+                    source,
                 }
-                _ => x
-                    .iter()
-                    .flat_map(|v| f16::from_f32(*v).to_le_bytes())
-                    .collect(),
             })
         }
         Source::Ternary {
