@@ -401,7 +401,10 @@ fn convert_turns_a_hf_checkpoint_into_a_runnable_model() {
         "{err}"
     );
     let listing = String::from_utf8_lossy(&bitnet(&["inspect", o]).stdout).to_string();
-    assert!(listing.contains("Q6_K") && listing.contains("TL1"), "{listing}");
+    assert!(
+        listing.contains("Q6_K") && listing.contains("TL1"),
+        "{listing}"
+    );
     let out = bitnet(&["run", "-m", o, "-p", "Hello", "-n", "2", "--temp", "0"]);
     assert!(
         out.status.success(),

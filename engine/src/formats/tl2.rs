@@ -188,20 +188,26 @@ pub fn scale(data: &[u8]) -> f32 {
     f32::from_le_bytes(b)
 }
 
-/// The weights of a triplet magnitude and sign (magnitudes 14, 15 are never written and read
-/// as zeros).
+/// The weights (w0, w1, w2) of each magnitude 0..13: the balanced-ternary digits of
+/// 9·w0 + 3·w1 + w2 (w0 ≥ 0); 14 and 15 are never written and read as zeros.
+const TRIPLETS: [[i8; 3]; 16] = {
+    let mut t = [[0i8; 3]; 16];
+    let mut v = 0;
+    while v < 14 {
+        let c = (v + 1) % 3 - 1;
+        let b = ((v - c) / 3 + 1) % 3 - 1;
+        let a = (v - c - 3 * b) / 9;
+        t[v as usize] = [a as i8, b as i8, c as i8];
+        v += 1;
+    }
+    t
+};
+
+/// The weights of a triplet magnitude and sign.
 #[inline]
 pub(crate) fn triplet_weights(idx: u8, negative: bool) -> [i8; 3] {
-    if idx > 13 {
-        return [0; 3];
-    }
-    // Balanced-ternary digits of idx: idx = 9a + 3b + c with a, b, c ∈ {−1, 0, 1}.
-    let v = i32::from(idx);
-    let c = (v + 1).rem_euclid(3) - 1;
-    let b = ((v - c) / 3 + 1).rem_euclid(3) - 1;
-    let a = (v - c - 3 * b) / 9;
-    let sign = if negative { -1 } else { 1 };
-    [(a * sign) as i8, (b * sign) as i8, (c * sign) as i8]
+    let [a, b, c] = TRIPLETS[usize::from(idx & 15)];
+    if negative { [-a, -b, -c] } else { [a, b, c] }
 }
 
 /// Decodes row `m`'s weights into `out[..cols]`.

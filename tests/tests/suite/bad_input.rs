@@ -152,14 +152,16 @@ fn out_of_vocab_token_and_context_overflow_are_errors() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
     #[test]
     fn mutated_model_files_never_panic(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
-                                       header_only in any::<bool>()) {
-        static MODEL: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-        let bytes = MODEL.get_or_init(|| {
+                                       header_only in any::<bool>(), ty in 0usize..3) {
+        // I2_S, and the TL types whose tiling (bitnet_rs.tl_config.*) comes from the file.
+        const TYPES: [TensorType; 3] = [TensorType::I2_S, TensorType::TL1, TensorType::TL2];
+        static MODELS: [std::sync::OnceLock<Vec<u8>>; 3] = [const { std::sync::OnceLock::new() }; 3];
+        let bytes = MODELS[ty].get_or_init(|| {
             let dir = tempfile::tempdir().expect("tempdir");
-            std::fs::read(synth_tiny(dir.path(), "bitnet-b1.58", TensorType::I2_S, 3)).expect("read")
+            std::fs::read(synth_tiny(dir.path(), "bitnet-b1.58", TYPES[ty], 3)).expect("read")
         });
         let mut b = bytes.clone();
         // Half the cases aim at the header and metadata, where structure lives.
