@@ -11,6 +11,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::path::PathBuf;
 
+/// The allocator the `bitnet` binary uses, so these numbers are what a user gets.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn test_data(rel: &str) -> Option<PathBuf> {
     let dir = std::env::var_os("BITNET_TEST_DATA")
         .map(PathBuf::from)

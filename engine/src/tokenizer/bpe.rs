@@ -17,11 +17,16 @@ pub(crate) fn build(
     meta: &VocabMetadata<'_>,
     pre: PreTokenizerKind,
 ) -> Result<(tokenizers::Tokenizer, Vec<u8>), TokenizerError> {
-    let vocab = vocab_of(&meta.tokens);
     let merge_values = meta
         .merges
         .ok_or(TokenizerError::MissingKey { key: KEY_MERGES })?;
-    let merges = split_merges(merge_values)?;
+    // Two independent passes over ~10⁵ strings each: one per core.
+    let (vocab, merges) = std::thread::scope(|scope| {
+        let merges = scope.spawn(|| split_merges(merge_values));
+        (vocab_of(&meta.tokens), merges.join())
+    });
+    let merges = merges
+        .map_err(|_| TokenizerError::Build("the tokenizer's worker thread panicked".into()))??;
     let missing_bytes: Vec<u8> = (0..=255u8)
         .filter(|&b| !vocab.contains_key(BYTE_TO_CHAR[b as usize].encode_utf8(&mut [0; 4]) as &str))
         .collect();

@@ -48,6 +48,15 @@ pub enum VocabKind {
     SentencePiece,
 }
 
+/// What [`Tokenizer::build_encoder`] makes.
+struct Encoder {
+    hf: tokenizers::Tokenizer,
+    fast: Option<FastByteLevel>,
+    kind: VocabKind,
+    missing_bytes: Vec<u8>,
+    add_space_prefix: bool,
+}
+
 /// A tokenizer for one model: encodes text to ids and decodes ids to text.
 pub struct Tokenizer {
     /// Encodes text with no special tokens in it.
@@ -82,44 +91,43 @@ impl Tokenizer {
     /// Builds the tokenizer described by `file`'s `tokenizer.ggml.*` metadata.
     pub fn from_gguf(file: &GgufFile) -> Result<Self, TokenizerError> {
         let meta = VocabMetadata::read(file)?;
-        let (encoder, fast, kind, style, missing_bytes, add_space_prefix) = match meta.model {
-            "gpt2" => {
-                let pre = PreTokenizerKind::from_gguf(meta.pre)?;
-                let (hf, missing) = bpe::build(&meta, pre)?;
-                (
-                    hf,
-                    Some(FastByteLevel::new(pre)?),
-                    VocabKind::BytePairBpe(pre),
-                    PieceStyle::ByteLevel,
-                    missing,
-                    false,
-                )
-            }
-            "llama" => {
-                let prefix = meta.add_space_prefix.unwrap_or(true);
-                (
-                    spm::build(&meta, prefix)?,
-                    None,
-                    VocabKind::SentencePiece,
-                    PieceStyle::SentencePiece,
-                    Vec::new(),
-                    prefix,
-                )
-            }
+        let style = match meta.model {
+            "gpt2" => PieceStyle::ByteLevel,
+            "llama" => PieceStyle::SentencePiece,
             other => {
                 return Err(TokenizerError::UnsupportedModel {
                     model: other.to_string(),
                 });
             }
         };
+        // The special-token matcher and the token table do not depend on the encoder, so they
+        // are built on a second thread while HF builds the encoder (the longest part).
+        let (encoder, side) = std::thread::scope(|scope| {
+            let side = scope.spawn(|| {
+                let specials = SpecialMatcher::new(&meta.tokens, &meta.types)
+                    .map_err(TokenizerError::Build)?;
+                Ok::<_, TokenizerError>((
+                    specials,
+                    TokenPieces::new(&meta.tokens, &meta.types, style),
+                ))
+            });
+            (Self::build_encoder(&meta), side.join())
+        });
+        let (specials, pieces) = side.map_err(|_| {
+            TokenizerError::Build("the tokenizer's worker thread panicked".into())
+        })??;
+        let Encoder {
+            hf: encoder,
+            fast,
+            kind,
+            missing_bytes,
+            add_space_prefix,
+        } = encoder?;
         // llama.cpp's defaults: a BOS for SentencePiece and the LLaMA 3 family.
         let default_bos = matches!(
             kind,
             VocabKind::SentencePiece | VocabKind::BytePairBpe(PreTokenizerKind::Llama3)
         );
-        let specials =
-            SpecialMatcher::new(&meta.tokens, &meta.types).map_err(TokenizerError::Build)?;
-        let pieces = TokenPieces::new(&meta.tokens, &meta.types, style);
         let mut ids = meta.ids;
         if ids.eot.is_none() {
             ids.eot = EOT_FALLBACK_TEXTS
@@ -150,6 +158,30 @@ impl Tokenizer {
             "tokenizer built from GGUF metadata"
         );
         Ok(t)
+    }
+
+    /// The HF encoder of a `gpt2` or `llama` vocabulary, with what comes with it.
+    fn build_encoder(meta: &VocabMetadata<'_>) -> Result<Encoder, TokenizerError> {
+        if meta.model == "gpt2" {
+            let pre = PreTokenizerKind::from_gguf(meta.pre)?;
+            let (hf, missing_bytes) = bpe::build(meta, pre)?;
+            Ok(Encoder {
+                hf,
+                fast: Some(FastByteLevel::new(pre)?),
+                kind: VocabKind::BytePairBpe(pre),
+                missing_bytes,
+                add_space_prefix: false,
+            })
+        } else {
+            let add_space_prefix = meta.add_space_prefix.unwrap_or(true);
+            Ok(Encoder {
+                hf: spm::build(meta, add_space_prefix)?,
+                fast: None,
+                kind: VocabKind::SentencePiece,
+                missing_bytes: Vec::new(),
+                add_space_prefix,
+            })
+        }
     }
 
     /// Replaces the encoder with a HF `tokenizer.json` (e.g. the model's original one when the
