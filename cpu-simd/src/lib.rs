@@ -21,9 +21,11 @@
 #![warn(missing_docs)]
 
 pub mod act_quant;
+pub mod f32_dot;
 pub mod i2s_gemv;
 
 pub use act_quant::{ActScale, quantize_row_i8};
+pub use f32_dot::dot_f32;
 pub use i2s_gemv::{
     I2S_BLOCK_BYTES, I2S_BLOCK_WEIGHTS, i2s_gemv, i2s_gemv_portable, i2s_gemv_scalar, simd_level,
 };

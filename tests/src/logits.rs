@@ -1,9 +1,10 @@
 //! Running a model file and comparing its logits with a reference dump.
 
-use bitnet_engine::backend::ReferenceBackend;
+use bitnet_engine::backend::{Backend, CpuBackend, ReferenceBackend};
 use bitnet_engine::gguf::GgufFile;
 use bitnet_engine::model::{LogitsWanted, Model};
-use bitnet_engine::session::Session;
+use bitnet_engine::sampling::{Sampler, SamplerConfig};
+use bitnet_engine::session::{GenerateConfig, Session};
 use std::path::Path;
 
 /// Loads a model on the reference backend.
@@ -13,10 +14,17 @@ pub fn load(path: &Path) -> Model<ReferenceBackend> {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Loads a model on the SIMD CPU backend.
+pub fn load_cpu(path: &Path, threads: usize) -> Model<CpuBackend> {
+    let file = GgufFile::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let backend = CpuBackend::new(threads).expect("thread pool");
+    Model::load(&file, backend, |_, _| {}).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Logits of every prompt position (one batch), then of each teacher-forced token fed one at
 /// a time after it.
-pub fn prompt_then_forced(
-    model: &Model<ReferenceBackend>,
+pub fn prompt_then_forced<B: Backend>(
+    model: &Model<B>,
     prompt: &[u32],
     forced: &[u32],
 ) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
@@ -29,6 +37,23 @@ pub fn prompt_then_forced(
         .map(|&t| s.feed(model, &[t], LogitsWanted::Last).expect("step"))
         .collect();
     (rows, steps)
+}
+
+/// The first `n` greedy tokens after `prompt`.
+pub fn greedy<B: Backend>(model: &Model<B>, prompt: &[u32], n: usize) -> Vec<u32> {
+    let mut s = Session::new(model, prompt.len() + n + 1).expect("session");
+    let mut out = Vec::new();
+    let cfg = GenerateConfig {
+        max_new_tokens: n,
+        stop_tokens: Vec::new(),
+    };
+    let mut sampler = Sampler::new(SamplerConfig::greedy());
+    s.generate(model, prompt, &cfg, &mut sampler, false, |t, _| {
+        out.push(t);
+        true
+    })
+    .expect("generates");
+    out
 }
 
 /// Reads a JSON array of float arrays.

@@ -5,9 +5,11 @@
 //! prefers, may queue work without waiting, and synchronises only in [`Backend::read`]. Adding
 //! a backend means implementing this trait and passing the conformance suite in `tests/`.
 
+pub mod cpu;
 mod error;
 pub mod reference;
 
+pub use cpu::CpuBackend;
 pub use error::BackendError;
 pub use reference::ReferenceBackend;
 

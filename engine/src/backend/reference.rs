@@ -18,9 +18,9 @@ pub struct ReferenceBackend {
 
 /// Per-token int8 activations: values, scale `s = 127/max|x|` and `Σq` per row.
 pub struct RefQBuf {
-    q: Vec<i8>,
-    scale: Vec<f32>,
-    cols: usize,
+    pub(crate) q: Vec<i8>,
+    pub(crate) scale: Vec<f32>,
+    pub(crate) cols: usize,
 }
 
 /// A weight kept in its file layout.

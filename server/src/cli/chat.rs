@@ -5,8 +5,9 @@
 use super::load;
 use super::sampling_args::SamplingArgs;
 use anyhow::{Context, bail};
-use bitnet_engine::backend::Backend;
+use bitnet_engine::backend::{Backend, CpuBackend, ReferenceBackend};
 use bitnet_engine::chat::{ChatMessage, ChatTemplate, RenderOptions};
+use bitnet_engine::gguf::GgufFile;
 use bitnet_engine::model::Model;
 use bitnet_engine::sampling::Sampler;
 use bitnet_engine::session::{GenerateConfig, Session, StopReason};
@@ -49,6 +50,9 @@ pub struct ChatArgs {
     /// bitnet.cpp's kernel_config.ini, for TL1/TL2 files that do not record their tiling.
     #[arg(long)]
     tl_config: Option<PathBuf>,
+    /// Backend: cpu (SIMD kernels) or reference (the scalar oracle).
+    #[arg(long, value_enum, default_value_t)]
+    backend: load::BackendChoice,
     /// Print each turn's rendered prompt to stderr (to check a template).
     #[arg(long)]
     verbose_prompt: bool,
@@ -61,7 +65,27 @@ pub fn chat(a: ChatArgs) -> anyhow::Result<()> {
     let tokenizer = super::tokenize::load_tokenizer(&file, a.tokenizer.as_deref())
         .context("cannot build the tokenizer")?;
     let template = ChatTemplate::for_model(&file, &tokenizer, a.chat_template.as_deref())?;
-    let model = load::load_model(&file, &a.model, threads, a.tl_config.as_deref())?;
+    match a.backend {
+        load::BackendChoice::Cpu => {
+            let backend = CpuBackend::new(threads)?;
+            converse(a, &file, &tokenizer, &template, backend)
+        }
+        load::BackendChoice::Reference => {
+            let backend = ReferenceBackend::new(threads);
+            converse(a, &file, &tokenizer, &template, backend)
+        }
+    }
+}
+
+/// Loads the model on `backend` and runs the chat loop.
+fn converse<B: Backend>(
+    a: ChatArgs,
+    file: &GgufFile,
+    tokenizer: &Tokenizer,
+    template: &ChatTemplate,
+    backend: B,
+) -> anyhow::Result<()> {
+    let model = load::load_model(file, &a.model, backend, a.tl_config.as_deref())?;
     let ctx = a.ctx_size.unwrap_or(model.config.n_ctx_train.min(4096));
     if ctx < 2 {
         bail!("--ctx-size must be at least 2");
@@ -69,8 +93,8 @@ pub fn chat(a: ChatArgs) -> anyhow::Result<()> {
     let sampler = Sampler::new(a.sampling.config()?);
     let mut chat = Chat {
         model: &model,
-        tokenizer: &tokenizer,
-        template: &template,
+        tokenizer,
+        template,
         session: Session::new(&model, ctx)?,
         sampler,
         messages: Vec::new(),

@@ -2,7 +2,7 @@
 
 use super::progress::with_bar;
 use anyhow::{Context, bail};
-use bitnet_engine::backend::ReferenceBackend;
+use bitnet_engine::backend::Backend;
 use bitnet_engine::formats::TlConfig;
 use bitnet_engine::gguf::GgufFile;
 use bitnet_engine::model::Model;
@@ -18,18 +18,28 @@ pub fn threads(requested: Option<usize>) -> anyhow::Result<usize> {
     Ok(n)
 }
 
-/// Loads the weights of `file` onto the reference backend, with a progress bar. TL1/TL2
-/// weights the file has no tile parameters for take them from `tl_config` (bitnet.cpp's
+/// Which backend runs the model (`--backend`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendChoice {
+    /// SIMD kernels on a persistent thread pool.
+    #[default]
+    Cpu,
+    /// The scalar reference (the oracle the others are tested against; slow).
+    Reference,
+}
+
+/// Loads the weights of `file` onto `backend`, with a progress bar. TL1/TL2 weights the
+/// file has no tile parameters for take them from `tl_config` (bitnet.cpp's
 /// kernel_config.ini) when given.
-pub fn load_model(
+pub fn load_model<B: Backend>(
     file: &GgufFile,
     path: &Path,
-    threads: usize,
+    backend: B,
     tl_config: Option<&Path>,
-) -> anyhow::Result<Model<ReferenceBackend>> {
+) -> anyhow::Result<Model<B>> {
     let tl = tl_config.map(read_tl_config).transpose()?;
     let model = with_bar("layers", |progress| {
-        Model::load_with(file, ReferenceBackend::new(threads), tl.as_ref(), progress)
+        Model::load_with(file, backend, tl.as_ref(), progress)
     })
     .with_context(|| format!("cannot load {}", path.display()))?;
     Ok(model)

@@ -3,9 +3,11 @@
 use super::load;
 use super::sampling_args::SamplingArgs;
 use anyhow::{Context, bail};
+use bitnet_engine::backend::{Backend, CpuBackend, ReferenceBackend};
+use bitnet_engine::gguf::GgufFile;
 use bitnet_engine::sampling::{Sampler, StopMatcher};
 use bitnet_engine::session::{GenerateConfig, Session, StopReason};
-use bitnet_engine::tokenizer::StreamDecoder;
+use bitnet_engine::tokenizer::{StreamDecoder, Tokenizer};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -46,6 +48,9 @@ pub struct RunArgs {
     /// bitnet.cpp's kernel_config.ini, for TL1/TL2 files that do not record their tiling.
     #[arg(long)]
     tl_config: Option<PathBuf>,
+    /// Backend: cpu (SIMD kernels) or reference (the scalar oracle).
+    #[arg(long, value_enum, default_value_t)]
+    backend: load::BackendChoice,
     /// Show control tokens (e.g. `<|eot_id|>`) in the output.
     #[arg(long)]
     special: bool,
@@ -69,7 +74,27 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             return Err(e).context("cannot build the tokenizer (use --prompt-ids to bypass it)");
         }
     };
-    let model = load::load_model(&file, &a.model, threads, a.tl_config.as_deref())?;
+    match a.backend {
+        load::BackendChoice::Cpu => {
+            let backend = CpuBackend::new(threads)?;
+            generate(a, &file, tokenizer, t_load, backend)
+        }
+        load::BackendChoice::Reference => {
+            let backend = ReferenceBackend::new(threads);
+            generate(a, &file, tokenizer, t_load, backend)
+        }
+    }
+}
+
+/// Loads the model on `backend`, then evaluates the prompt and streams the generation.
+fn generate<B: Backend>(
+    a: RunArgs,
+    file: &GgufFile,
+    tokenizer: Option<Tokenizer>,
+    t_load: Instant,
+    backend: B,
+) -> anyhow::Result<()> {
+    let model = load::load_model(file, &a.model, backend, a.tl_config.as_deref())?;
     let load_time = t_load.elapsed();
 
     let prompt: Vec<u32> = match (&a.prompt, &a.prompt_ids, &tokenizer) {

@@ -5,9 +5,7 @@ use bitnet_engine::backend::ReferenceBackend;
 use bitnet_engine::formats::{TL_CONFIG_KEYS, TensorType, TlConfig};
 use bitnet_engine::gguf::GgufFile;
 use bitnet_engine::model::Model;
-use bitnet_engine::sampling::{Sampler, SamplerConfig};
-use bitnet_engine::session::{GenerateConfig, Session};
-use bitnet_tests::logits::{load, prompt_then_forced};
+use bitnet_tests::logits::{greedy, load, prompt_then_forced};
 use bitnet_tests::model_files::{rewrite, synth_tiny};
 use bitnet_tests::{argmax, cosine};
 
@@ -60,26 +58,11 @@ fn all_five_ternary_formats_agree() {
 fn all_five_ternary_formats_generate_the_same_greedy_tokens() {
     let dir = tempfile::tempdir().expect("tempdir");
     let generate = |ty| {
-        let model = load(&synth_tiny(dir.path(), "bitnet-b1.58", ty, 13));
-        let mut s = Session::new(&model, 64).expect("session");
-        let mut out = Vec::new();
-        let cfg = GenerateConfig {
-            max_new_tokens: 16,
-            stop_tokens: Vec::new(),
-        };
-        s.generate(
-            &model,
+        greedy(
+            &load(&synth_tiny(dir.path(), "bitnet-b1.58", ty, 13)),
             &[504, 72, 101],
-            &cfg,
-            &mut Sampler::new(SamplerConfig::greedy()),
-            false,
-            |t, _| {
-                out.push(t);
-                true
-            },
+            16,
         )
-        .expect("generates");
-        out
     };
     let base = generate(TensorType::I2_S);
     assert_eq!(base.len(), 16);

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod chat_templates;
+mod cpu_backend;
 mod format_agreement;
 mod hf_convert;
 mod llamacpp_parity;

@@ -1,0 +1,471 @@
+//! The SIMD CPU backend: ternary matmuls on `bitnet-cpu-simd`'s I2_S kernel (AVX-512 / AVX2 /
+//! NEON, chosen at run time) and float matmuls on its vectorised dot product, output rows
+//! split across a persistent rayon pool.
+//!
+//! Every ternary type is repacked to I2_S codes at load, so one kernel serves them all; the
+//! arithmetic is the reference's (`Σ code·q / s · scale`, the same per-token int8
+//! activations), so ternary outputs are bit-identical to the reference backend and float
+//! outputs differ by summation order only. A ternary weight whose blocks have different
+//! scales (possible in TQ files) or whose rows are not whole 128-blocks stays on the
+//! reference path. The element-wise ops (norms, RoPE, attention, gating) are the reference
+//! backend's; they are a small share of the time next to the matmuls.
+
+use super::reference::{RefQBuf, RefWeight};
+use super::{
+    AttnShape, Backend, BackendError, DeviceInfo, DeviceKind, MatmulInput, ReferenceBackend,
+    SeqChunk, WeightSource,
+};
+use crate::formats::{TensorType, TernaryRowDecoder, i2s};
+use crate::gguf::TensorData;
+use half::f16;
+use rayon::prelude::*;
+
+/// Host-memory backend with SIMD kernels and a persistent thread pool.
+pub struct CpuBackend {
+    info: DeviceInfo,
+    reference: ReferenceBackend,
+    pool: rayon::ThreadPool,
+}
+
+/// I2_S code bytes: the file's own (an I2_S tensor is used in place, without its scale
+/// tail) or repacked from another ternary type.
+pub enum Codes {
+    /// The file's bytes (shared with the memory map).
+    File(TensorData),
+    /// Repacked at load.
+    Owned(Vec<u8>),
+}
+
+impl Codes {
+    /// rows·cols/4 code bytes.
+    pub fn bytes(&self, len: usize) -> &[u8] {
+        match self {
+            Codes::File(d) => &d[..len],
+            Codes::Owned(v) => &v[..len],
+        }
+    }
+}
+
+/// A weight in the CPU backend's execution layout.
+pub enum CpuWeight {
+    /// Ternary codes as I2_S bytes (no tail) and the tensor's one scale.
+    I2s {
+        /// Tensor name, for errors.
+        name: String,
+        /// Output rows.
+        rows: usize,
+        /// Input columns (a multiple of 128).
+        cols: usize,
+        /// rows·cols/4 code bytes.
+        packed: Codes,
+        /// The scale every code multiplies.
+        scale: f32,
+    },
+    /// An F16 matrix (the embedding and LM head), read in place from the file.
+    F16 {
+        /// Output rows.
+        rows: usize,
+        /// Input columns.
+        cols: usize,
+        /// rows·cols f16 values.
+        data: TensorData,
+        /// The same weight on the reference path (embedding lookups).
+        reference: RefWeight,
+    },
+    /// Anything else, computed as the reference backend does.
+    Reference(RefWeight),
+}
+
+impl CpuBackend {
+    /// A backend running on `threads` worker threads (at least 1).
+    pub fn new(threads: usize) -> Result<Self, BackendError> {
+        let threads = threads.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("bitnet-cpu-{i}"))
+            .build()
+            .map_err(|e| BackendError::Device(format!("cannot start the thread pool: {e}")))?;
+        Ok(CpuBackend {
+            info: DeviceInfo {
+                name: format!("CPU {} ({threads} threads)", bitnet_cpu_simd::simd_level()),
+                kind: DeviceKind::Cpu,
+                threads,
+            },
+            reference: ReferenceBackend::new(threads),
+            pool,
+        })
+    }
+
+    /// Splits `m` output rows into chunks for the pool: a few per thread, so threads that
+    /// finish early take more.
+    fn chunk_rows(&self, m: usize) -> usize {
+        m.div_ceil(self.info.threads * 4).max(16)
+    }
+}
+
+/// Decodes a ternary tensor to I2_S code bytes when it has one scale and whole 128-blocks.
+fn repack_i2s(w: &WeightSource<'_>) -> Result<Option<(Vec<u8>, f32)>, BackendError> {
+    let [cols, rows] = w.dims;
+    if !cols.is_multiple_of(i2s::BLOCK_WEIGHTS) || cols > bitnet_cpu_simd::i2s_gemv::MAX_COLS {
+        return Ok(None);
+    }
+    let werr = |source| BackendError::Weight {
+        name: w.name.to_string(),
+        source,
+    };
+    let dec = TernaryRowDecoder::with_tiles(w.ty, &w.data, rows, cols, w.tiles).map_err(werr)?;
+    let (mut codes, mut scales) = (vec![0i8; cols], vec![0f32; dec.blocks_per_row()]);
+    let bl = dec.block_len();
+    let mut packed = vec![0u8; rows * cols / 4];
+    let mut scale: Option<f32> = None;
+    for (r, dst) in packed.chunks_exact_mut(cols / 4).enumerate() {
+        dec.decode_row(r, &mut codes, &mut scales).map_err(werr)?;
+        if codes.iter().any(|&c| !(-1..=1).contains(&c)) {
+            return Ok(None);
+        }
+        for (block, &s) in codes.chunks(bl).zip(&scales) {
+            if block.iter().any(|&c| c != 0) {
+                match scale {
+                    None => scale = Some(s),
+                    Some(first) if first == s => {}
+                    Some(_) => return Ok(None),
+                }
+            }
+        }
+        i2s::pack_codes(&codes, dst).map_err(werr)?;
+    }
+    let scale = scale.unwrap_or(if dec.blocks_per_row() == 1 {
+        scales[0]
+    } else {
+        0.0
+    });
+    Ok(Some((packed, scale)))
+}
+
+/// Writes row bands (first row, token-major values of its rows) into the token-major
+/// `n × m` output.
+fn scatter_bands(bands: Vec<(usize, Vec<f32>)>, n: usize, m: usize, out: &mut [f32]) {
+    for (r0, y) in bands {
+        let rows = y.len() / n.max(1);
+        for t in 0..n {
+            out[t * m + r0..t * m + r0 + rows].copy_from_slice(&y[t * rows..(t + 1) * rows]);
+        }
+    }
+}
+
+/// Converts one row of little-endian f16 values, with the CPU's F16C conversion when the
+/// row is 2-byte aligned (tensor data is 32-byte aligned in GGUF, so it always is).
+fn f16_row_to_f32(bytes: &[u8], out: &mut [f32]) {
+    use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+    // SAFETY: every bit pattern of two bytes is a valid u16, and `align_to` only puts
+    // correctly aligned, whole u16s in the middle slice.
+    let (head, bits, tail) = unsafe { bytes.align_to::<u16>() };
+    if head.is_empty() && tail.is_empty() && cfg!(target_endian = "little") {
+        bits.reinterpret_cast::<f16>().convert_to_f32_slice(out);
+    } else {
+        for (v, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            *v = f16::from_le_bytes([b[0], b[1]]).to_f32();
+        }
+    }
+}
+
+impl Backend for CpuBackend {
+    type Buf = Vec<f32>;
+    type QBuf = RefQBuf;
+    type Weight = CpuWeight;
+
+    fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn upload_weight(&self, w: &WeightSource<'_>) -> Result<CpuWeight, BackendError> {
+        let [cols, rows] = w.dims;
+        if w.ty.is_ternary() {
+            // Validates the tensor whichever path it takes.
+            let reference = self.reference.upload_weight(w)?;
+            if w.ty == TensorType::I2_S && cols.is_multiple_of(i2s::BLOCK_WEIGHTS) {
+                let scale =
+                    i2s::scale(&w.data, rows, cols).map_err(|source| BackendError::Weight {
+                        name: w.name.to_string(),
+                        source,
+                    })?;
+                return Ok(CpuWeight::I2s {
+                    name: w.name.to_string(),
+                    rows,
+                    cols,
+                    packed: Codes::File(w.data.clone()),
+                    scale,
+                });
+            }
+            return Ok(match repack_i2s(w)? {
+                Some((packed, scale)) => CpuWeight::I2s {
+                    name: w.name.to_string(),
+                    rows,
+                    cols,
+                    packed: Codes::Owned(packed),
+                    scale,
+                },
+                None => CpuWeight::Reference(reference),
+            });
+        }
+        let reference = self.reference.upload_weight(w)?;
+        Ok(if w.ty == TensorType::F16 {
+            CpuWeight::F16 {
+                rows,
+                cols,
+                data: w.data.clone(),
+                reference,
+            }
+        } else {
+            CpuWeight::Reference(reference)
+        })
+    }
+
+    fn weight_is_ternary(&self, w: &CpuWeight) -> bool {
+        match w {
+            CpuWeight::I2s { .. } => true,
+            CpuWeight::F16 { .. } => false,
+            CpuWeight::Reference(r) => self.reference.weight_is_ternary(r),
+        }
+    }
+
+    fn upload(&self, data: &[f32]) -> Result<Vec<f32>, BackendError> {
+        self.reference.upload(data)
+    }
+
+    fn alloc(&self, len: usize) -> Result<Vec<f32>, BackendError> {
+        self.reference.alloc(len)
+    }
+
+    fn alloc_q(&self, rows: usize, cols: usize) -> Result<RefQBuf, BackendError> {
+        self.reference.alloc_q(rows, cols)
+    }
+
+    fn embed(
+        &self,
+        table: &CpuWeight,
+        ids: &[u32],
+        out: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
+        match table {
+            CpuWeight::F16 { reference, .. } | CpuWeight::Reference(reference) => {
+                self.reference.embed(reference, ids, out)
+            }
+            CpuWeight::I2s { name, .. } => Err(BackendError::Shape {
+                op: "embed",
+                why: format!("'{name}' is a ternary matrix, not an embedding table"),
+            }),
+        }
+    }
+
+    fn rms_norm(
+        &self,
+        x: &Vec<f32>,
+        w: &Vec<f32>,
+        rows: usize,
+        dim: usize,
+        eps: f32,
+        out: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
+        self.reference.rms_norm(x, w, rows, dim, eps, out)
+    }
+
+    fn quantize_act(
+        &self,
+        x: &Vec<f32>,
+        rows: usize,
+        cols: usize,
+        out: &mut RefQBuf,
+    ) -> Result<(), BackendError> {
+        self.reference.quantize_act(x, rows, cols, out)
+    }
+
+    fn matmul(
+        &self,
+        w: &CpuWeight,
+        input: &MatmulInput<'_, Self>,
+        out: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
+        let n = input.rows;
+        let shape = |why: String| BackendError::Shape { op: "matmul", why };
+        match w {
+            CpuWeight::Reference(r) => {
+                let inner = MatmulInput {
+                    x: input.x,
+                    q: input.q,
+                    rows: n,
+                };
+                self.reference.matmul(r, &inner, out)
+            }
+            CpuWeight::I2s {
+                name,
+                rows: m,
+                cols: k,
+                packed,
+                scale,
+            } => {
+                let (m, k) = (*m, *k);
+                let q = input.q.ok_or_else(|| {
+                    shape(format!(
+                        "'{name}' is ternary but no int8 activations were given"
+                    ))
+                })?;
+                if q.cols != k || q.scale.len() < n || q.q.len() < n * k || out.len() < n * m {
+                    return Err(shape(format!(
+                        "'{name}' is {m}×{k}; activations are {n}×{}, output holds {}",
+                        q.cols,
+                        out.len()
+                    )));
+                }
+                // Σq per token turns the kernel's unsigned-code sums into Σ w·q.
+                let sums: Vec<i32> = (0..n)
+                    .map(|t| q.q[t * k..(t + 1) * k].iter().map(|&v| i32::from(v)).sum())
+                    .collect();
+                let packed = packed.bytes(m * k / 4);
+                let chunk = self.chunk_rows(m);
+                let out = &mut out[..n * m];
+                self.pool.install(|| {
+                    // Each task owns a band of output rows for every token; results are
+                    // written through per-token row slices.
+                    let bands: Vec<(usize, Vec<f32>)> = (0..m)
+                        .step_by(chunk)
+                        .collect::<Vec<_>>()
+                        .into_par_iter()
+                        .map(|r0| {
+                            let r1 = (r0 + chunk).min(m);
+                            let rows = r1 - r0;
+                            let band = &packed[r0 * k / 4..r1 * k / 4];
+                            let mut raw = vec![0i32; rows];
+                            let mut y = vec![0f32; rows * n];
+                            for t in 0..n {
+                                let qt = &q.q[t * k..(t + 1) * k];
+                                bitnet_cpu_simd::i2s_gemv(band, rows, k, qt, &mut raw);
+                                let s = q.scale[t];
+                                for (o, &v) in y[t * rows..(t + 1) * rows].iter_mut().zip(&raw) {
+                                    // The reference's expression: Σ w·q / s · scale.
+                                    *o = (v - sums[t]) as f32 / s * scale;
+                                }
+                            }
+                            (r0, y)
+                        })
+                        .collect();
+                    scatter_bands(bands, n, m, out);
+                });
+                Ok(())
+            }
+            CpuWeight::F16 {
+                rows: m,
+                cols: k,
+                data,
+                ..
+            } => {
+                let (m, k) = (*m, *k);
+                if input.x.len() < n * k || out.len() < n * m {
+                    return Err(shape(format!(
+                        "F16 weight {m}×{k}: input holds {}, output {}",
+                        input.x.len(),
+                        out.len()
+                    )));
+                }
+                let x = &input.x[..n * k];
+                let chunk = self.chunk_rows(m);
+                let out = &mut out[..n * m];
+                // Token-major output, row bands in parallel: each task converts its rows from
+                // f16 once and dots them with every token.
+                let bands: Vec<(usize, Vec<f32>)> = self.pool.install(|| {
+                    (0..m)
+                        .step_by(chunk)
+                        .collect::<Vec<_>>()
+                        .into_par_iter()
+                        .map(|r0| {
+                            let r1 = (r0 + chunk).min(m);
+                            let mut row = vec![0f32; k];
+                            let mut y = vec![0f32; (r1 - r0) * n];
+                            for r in r0..r1 {
+                                f16_row_to_f32(&data[r * 2 * k..(r + 1) * 2 * k], &mut row);
+                                for t in 0..n {
+                                    y[t * (r1 - r0) + (r - r0)] =
+                                        bitnet_cpu_simd::dot_f32(&row, &x[t * k..(t + 1) * k]);
+                                }
+                            }
+                            (r0, y)
+                        })
+                        .collect()
+                });
+                scatter_bands(bands, n, m, out);
+                Ok(())
+            }
+        }
+    }
+
+    fn scale(&self, x: &mut Vec<f32>, len: usize, s: f32) -> Result<(), BackendError> {
+        self.reference.scale(x, len, s)
+    }
+
+    fn rope_neox(
+        &self,
+        x: &mut Vec<f32>,
+        positions: &[usize],
+        n_heads: usize,
+        head_dim: usize,
+        n_rot: usize,
+        theta: f32,
+    ) -> Result<(), BackendError> {
+        self.reference
+            .rope_neox(x, positions, n_heads, head_dim, n_rot, theta)
+    }
+
+    fn kv_store(
+        &self,
+        cache: &mut Vec<f32>,
+        src: &Vec<f32>,
+        chunk: SeqChunk,
+        row_len: usize,
+    ) -> Result<(), BackendError> {
+        self.reference.kv_store(cache, src, chunk, row_len)
+    }
+
+    fn attention(
+        &self,
+        q: &Vec<f32>,
+        k_cache: &Vec<f32>,
+        v_cache: &Vec<f32>,
+        chunk: SeqChunk,
+        shape: AttnShape,
+        out: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
+        self.reference
+            .attention(q, k_cache, v_cache, chunk, shape, out)
+    }
+
+    fn add(&self, x: &mut Vec<f32>, y: &Vec<f32>, len: usize) -> Result<(), BackendError> {
+        self.reference.add(x, y, len)
+    }
+
+    fn relu2_mul(
+        &self,
+        gate: &mut Vec<f32>,
+        up: &Vec<f32>,
+        len: usize,
+    ) -> Result<(), BackendError> {
+        self.reference.relu2_mul(gate, up, len)
+    }
+
+    fn silu_mul(&self, gate: &mut Vec<f32>, up: &Vec<f32>, len: usize) -> Result<(), BackendError> {
+        self.reference.silu_mul(gate, up, len)
+    }
+
+    fn gather_rows(
+        &self,
+        x: &Vec<f32>,
+        rows: &[usize],
+        dim: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
+        self.reference.gather_rows(x, rows, dim, out)
+    }
+
+    fn read(&self, buf: &Vec<f32>, out: &mut [f32]) -> Result<(), BackendError> {
+        self.reference.read(buf, out)
+    }
+}
