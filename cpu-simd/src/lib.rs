@@ -23,9 +23,11 @@
 pub mod act_quant;
 pub mod f32_dot;
 pub mod i2s_gemv;
+pub mod q8_dot;
 
 pub use act_quant::{ActScale, quantize_row_i8};
 pub use f32_dot::dot_f32;
 pub use i2s_gemv::{
     I2S_BLOCK_BYTES, I2S_BLOCK_WEIGHTS, i2s_gemv, i2s_gemv_portable, i2s_gemv_scalar, simd_level,
 };
+pub use q8_dot::{Q8_BLOCK, q8_row_dot, q8_row_dot_scalar};

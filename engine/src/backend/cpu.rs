@@ -10,6 +10,7 @@
 //! reference path. The element-wise ops (norms, RoPE, attention, gating) are the reference
 //! backend's; they are a small share of the time next to the matmuls.
 
+use super::cpu_float::{FloatMatrix, par_bands, scatter_bands};
 use super::reference::{RefQBuf, RefWeight};
 use super::{
     AttnShape, Backend, BackendError, DeviceInfo, DeviceKind, MatmulInput, ReferenceBackend,
@@ -17,14 +18,15 @@ use super::{
 };
 use crate::formats::{TensorType, TernaryRowDecoder, i2s};
 use crate::gguf::TensorData;
-use half::f16;
-use rayon::prelude::*;
+
+pub use super::cpu_float::LmHeadFormat;
 
 /// Host-memory backend with SIMD kernels and a persistent thread pool.
 pub struct CpuBackend {
     info: DeviceInfo,
     reference: ReferenceBackend,
     pool: rayon::ThreadPool,
+    lm_head: LmHeadFormat,
 }
 
 /// I2_S code bytes: the file's own (an I2_S tensor is used in place, without its scale
@@ -63,12 +65,8 @@ pub enum CpuWeight {
     },
     /// An F16 matrix (the embedding and LM head), read in place from the file.
     F16 {
-        /// Output rows.
-        rows: usize,
-        /// Input columns.
-        cols: usize,
-        /// rows·cols f16 values.
-        data: TensorData,
+        /// The matrix, multiplied as F16 or Q8_0 (`--lm-head`).
+        matrix: FloatMatrix,
         /// The same weight on the reference path (embedding lookups).
         reference: RefWeight,
     },
@@ -93,7 +91,15 @@ impl CpuBackend {
             },
             reference: ReferenceBackend::new(threads),
             pool,
+            lm_head: LmHeadFormat::F16,
         })
+    }
+
+    /// Multiplies F16 float matrices (the LM head) in `format` (Q8_0: quantized at load, half
+    /// the bytes read per token).
+    pub fn with_lm_head(mut self, format: LmHeadFormat) -> Self {
+        self.lm_head = format;
+        self
     }
 
     /// Splits `m` output rows into chunks for the pool: a few per thread, so threads that
@@ -142,33 +148,6 @@ fn repack_i2s(w: &WeightSource<'_>) -> Result<Option<(Vec<u8>, f32)>, BackendErr
     Ok(Some((packed, scale)))
 }
 
-/// Writes row bands (first row, token-major values of its rows) into the token-major
-/// `n × m` output.
-fn scatter_bands(bands: Vec<(usize, Vec<f32>)>, n: usize, m: usize, out: &mut [f32]) {
-    for (r0, y) in bands {
-        let rows = y.len() / n.max(1);
-        for t in 0..n {
-            out[t * m + r0..t * m + r0 + rows].copy_from_slice(&y[t * rows..(t + 1) * rows]);
-        }
-    }
-}
-
-/// Converts one row of little-endian f16 values, with the CPU's F16C conversion when the
-/// row is 2-byte aligned (tensor data is 32-byte aligned in GGUF, so it always is).
-fn f16_row_to_f32(bytes: &[u8], out: &mut [f32]) {
-    use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
-    // SAFETY: every bit pattern of two bytes is a valid u16, and `align_to` only puts
-    // correctly aligned, whole u16s in the middle slice.
-    let (head, bits, tail) = unsafe { bytes.align_to::<u16>() };
-    if head.is_empty() && tail.is_empty() && cfg!(target_endian = "little") {
-        bits.reinterpret_cast::<f16>().convert_to_f32_slice(out);
-    } else {
-        for (v, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-            *v = f16::from_le_bytes([b[0], b[1]]).to_f32();
-        }
-    }
-}
-
 impl Backend for CpuBackend {
     type Buf = Vec<f32>;
     type QBuf = RefQBuf;
@@ -210,12 +189,10 @@ impl Backend for CpuBackend {
         }
         let reference = self.reference.upload_weight(w)?;
         Ok(if w.ty == TensorType::F16 {
-            CpuWeight::F16 {
-                rows,
-                cols,
-                data: w.data.clone(),
-                reference,
-            }
+            let matrix = FloatMatrix::new(rows, cols, w.data.clone());
+            // Quantized now rather than at the first token, so load time holds the cost.
+            matrix.prepare(self.lm_head)?;
+            CpuWeight::F16 { matrix, reference }
         } else {
             CpuWeight::Reference(reference)
         })
@@ -324,76 +301,43 @@ impl Backend for CpuBackend {
                 let packed = packed.bytes(m * k / 4);
                 let chunk = self.chunk_rows(m);
                 let out = &mut out[..n * m];
-                self.pool.install(|| {
-                    // Each task owns a band of output rows for every token; results are
-                    // written through per-token row slices.
-                    let bands: Vec<(usize, Vec<f32>)> = (0..m)
-                        .step_by(chunk)
-                        .collect::<Vec<_>>()
-                        .into_par_iter()
-                        .map(|r0| {
-                            let r1 = (r0 + chunk).min(m);
-                            let rows = r1 - r0;
-                            let band = &packed[r0 * k / 4..r1 * k / 4];
-                            let mut raw = vec![0i32; rows];
-                            let mut y = vec![0f32; rows * n];
-                            for t in 0..n {
-                                let qt = &q.q[t * k..(t + 1) * k];
-                                bitnet_cpu_simd::i2s_gemv(band, rows, k, qt, &mut raw);
-                                let s = q.scale[t];
-                                for (o, &v) in y[t * rows..(t + 1) * rows].iter_mut().zip(&raw) {
-                                    // The reference's expression: Σ w·q / s · scale.
-                                    *o = (v - sums[t]) as f32 / s * scale;
-                                }
-                            }
-                            (r0, y)
-                        })
-                        .collect();
-                    scatter_bands(bands, n, m, out);
+                // Each task owns a band of output rows for every token.
+                let bands = par_bands(&self.pool, m, chunk, |r0, r1| {
+                    let rows = r1 - r0;
+                    let band = &packed[r0 * k / 4..r1 * k / 4];
+                    let mut raw = vec![0i32; rows];
+                    let mut y = vec![0f32; rows * n];
+                    for t in 0..n {
+                        let qt = &q.q[t * k..(t + 1) * k];
+                        bitnet_cpu_simd::i2s_gemv(band, rows, k, qt, &mut raw);
+                        let s = q.scale[t];
+                        for (o, &v) in y[t * rows..(t + 1) * rows].iter_mut().zip(&raw) {
+                            // The reference's expression: Σ w·q / s · scale.
+                            *o = (v - sums[t]) as f32 / s * scale;
+                        }
+                    }
+                    y
                 });
+                scatter_bands(bands, n, m, out);
                 Ok(())
             }
-            CpuWeight::F16 {
-                rows: m,
-                cols: k,
-                data,
-                ..
-            } => {
-                let (m, k) = (*m, *k);
+            CpuWeight::F16 { matrix, .. } => {
+                let (m, k) = (matrix.rows, matrix.cols);
                 if input.x.len() < n * k || out.len() < n * m {
                     return Err(shape(format!(
-                        "F16 weight {m}×{k}: input holds {}, output {}",
+                        "float weight {m}×{k}: input holds {}, output {}",
                         input.x.len(),
                         out.len()
                     )));
                 }
-                let x = &input.x[..n * k];
-                let chunk = self.chunk_rows(m);
-                let out = &mut out[..n * m];
-                // Token-major output, row bands in parallel: each task converts its rows from
-                // f16 once and dots them with every token.
-                let bands: Vec<(usize, Vec<f32>)> = self.pool.install(|| {
-                    (0..m)
-                        .step_by(chunk)
-                        .collect::<Vec<_>>()
-                        .into_par_iter()
-                        .map(|r0| {
-                            let r1 = (r0 + chunk).min(m);
-                            let mut row = vec![0f32; k];
-                            let mut y = vec![0f32; (r1 - r0) * n];
-                            for r in r0..r1 {
-                                f16_row_to_f32(&data[r * 2 * k..(r + 1) * 2 * k], &mut row);
-                                for t in 0..n {
-                                    y[t * (r1 - r0) + (r - r0)] =
-                                        bitnet_cpu_simd::dot_f32(&row, &x[t * k..(t + 1) * k]);
-                                }
-                            }
-                            (r0, y)
-                        })
-                        .collect()
-                });
-                scatter_bands(bands, n, m, out);
-                Ok(())
+                matrix.matmul(
+                    &self.pool,
+                    self.chunk_rows(m),
+                    self.lm_head,
+                    &input.x[..n * k],
+                    n,
+                    &mut out[..n * m],
+                )
             }
         }
     }

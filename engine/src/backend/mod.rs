@@ -6,10 +6,11 @@
 //! a backend means implementing this trait and passing the conformance suite in `tests/`.
 
 pub mod cpu;
+mod cpu_float;
 mod error;
 pub mod reference;
 
-pub use cpu::CpuBackend;
+pub use cpu::{CpuBackend, LmHeadFormat};
 pub use error::BackendError;
 pub use reference::ReferenceBackend;
 

@@ -5,7 +5,7 @@
 use super::load;
 use super::sampling_args::SamplingArgs;
 use anyhow::{Context, bail};
-use bitnet_engine::backend::{Backend, CpuBackend, ReferenceBackend};
+use bitnet_engine::backend::{Backend, ReferenceBackend};
 use bitnet_engine::chat::{ChatMessage, ChatTemplate, RenderOptions};
 use bitnet_engine::gguf::GgufFile;
 use bitnet_engine::model::Model;
@@ -53,6 +53,9 @@ pub struct ChatArgs {
     /// Backend: cpu (SIMD kernels) or reference (the scalar oracle).
     #[arg(long, value_enum, default_value_t)]
     backend: load::BackendChoice,
+    /// LM head format on the CPU backend: f16 (as stored) or q8_0 (half the bytes per token).
+    #[arg(long, value_enum, default_value_t)]
+    lm_head: load::LmHeadChoice,
     /// Print each turn's rendered prompt to stderr (to check a template).
     #[arg(long)]
     verbose_prompt: bool,
@@ -65,9 +68,10 @@ pub fn chat(a: ChatArgs) -> anyhow::Result<()> {
     let tokenizer = super::tokenize::load_tokenizer(&file, a.tokenizer.as_deref())
         .context("cannot build the tokenizer")?;
     let template = ChatTemplate::for_model(&file, &tokenizer, a.chat_template.as_deref())?;
+    load::check_lm_head(a.backend, a.lm_head)?;
     match a.backend {
         load::BackendChoice::Cpu => {
-            let backend = CpuBackend::new(threads)?;
+            let backend = load::cpu_backend(threads, a.lm_head)?;
             converse(a, &file, &tokenizer, &template, backend)
         }
         load::BackendChoice::Reference => {

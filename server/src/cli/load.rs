@@ -2,7 +2,7 @@
 
 use super::progress::with_bar;
 use anyhow::{Context, bail};
-use bitnet_engine::backend::Backend;
+use bitnet_engine::backend::{Backend, CpuBackend, LmHeadFormat};
 use bitnet_engine::formats::TlConfig;
 use bitnet_engine::gguf::GgufFile;
 use bitnet_engine::model::Model;
@@ -26,6 +26,36 @@ pub enum BackendChoice {
     Cpu,
     /// The scalar reference (the oracle the others are tested against; slow).
     Reference,
+}
+
+/// The LM head's format on the CPU backend (`--lm-head`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LmHeadChoice {
+    /// As stored (F16).
+    #[default]
+    F16,
+    /// Quantized to Q8_0 at load: half the bytes per token.
+    #[value(name = "q8_0")]
+    Q8_0,
+}
+
+/// The CPU backend for `--threads`, `--backend cpu` and `--lm-head`.
+pub fn cpu_backend(threads: usize, lm_head: LmHeadChoice) -> anyhow::Result<CpuBackend> {
+    let format = match lm_head {
+        LmHeadChoice::F16 => LmHeadFormat::F16,
+        LmHeadChoice::Q8_0 => LmHeadFormat::Q8_0,
+    };
+    Ok(CpuBackend::new(threads)?.with_lm_head(format))
+}
+
+/// `--lm-head` applies to the CPU backend only; refuse rather than ignore it.
+pub fn check_lm_head(backend: BackendChoice, lm_head: LmHeadChoice) -> anyhow::Result<()> {
+    if backend == BackendChoice::Reference && lm_head != LmHeadChoice::F16 {
+        bail!(
+            "--lm-head applies to --backend cpu; the reference backend computes the head as stored"
+        );
+    }
+    Ok(())
 }
 
 /// Loads the weights of `file` onto `backend`, with a progress bar. TL1/TL2 weights the

@@ -3,7 +3,7 @@
 use super::load;
 use super::sampling_args::SamplingArgs;
 use anyhow::{Context, bail};
-use bitnet_engine::backend::{Backend, CpuBackend, ReferenceBackend};
+use bitnet_engine::backend::{Backend, ReferenceBackend};
 use bitnet_engine::gguf::GgufFile;
 use bitnet_engine::sampling::{Sampler, StopMatcher};
 use bitnet_engine::session::{GenerateConfig, Session, StopReason};
@@ -51,6 +51,9 @@ pub struct RunArgs {
     /// Backend: cpu (SIMD kernels) or reference (the scalar oracle).
     #[arg(long, value_enum, default_value_t)]
     backend: load::BackendChoice,
+    /// LM head format on the CPU backend: f16 (as stored) or q8_0 (half the bytes per token).
+    #[arg(long, value_enum, default_value_t)]
+    lm_head: load::LmHeadChoice,
     /// Show control tokens (e.g. `<|eot_id|>`) in the output.
     #[arg(long)]
     special: bool,
@@ -74,9 +77,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             return Err(e).context("cannot build the tokenizer (use --prompt-ids to bypass it)");
         }
     };
+    load::check_lm_head(a.backend, a.lm_head)?;
     match a.backend {
         load::BackendChoice::Cpu => {
-            let backend = CpuBackend::new(threads)?;
+            let backend = load::cpu_backend(threads, a.lm_head)?;
             generate(a, &file, tokenizer, t_load, backend)
         }
         load::BackendChoice::Reference => {

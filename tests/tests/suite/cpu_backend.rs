@@ -42,3 +42,29 @@ fn cpu_backend_matches_the_reference() {
         }
     }
 }
+
+/// A Q8_0 LM head (`--lm-head q8_0`) stays close to the reference's F16 head.
+#[test]
+fn q8_0_lm_head_stays_close_to_the_reference() {
+    use bitnet_engine::backend::{CpuBackend, LmHeadFormat};
+    use bitnet_engine::gguf::GgufFile;
+    use bitnet_engine::model::Model;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = synth_tiny(dir.path(), "bitnet-b1.58", TensorType::I2_S, 4);
+    let file = GgufFile::open(&path).expect("open");
+    let backend = CpuBackend::new(2)
+        .expect("pool")
+        .with_lm_head(LmHeadFormat::Q8_0);
+    let cpu = Model::load(&file, backend, |_, _| {}).expect("loads");
+    let reference = load(&path);
+    let prompt = [505, 72, 101, 108, 108, 111];
+    let (a, _) = prompt_then_forced(&reference, &prompt, &[]);
+    let (b, _) = prompt_then_forced(&cpu, &prompt, &[]);
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| cosine(x, y))
+        .fold(1f64, f64::min);
+    eprintln!("Q8_0 LM head vs reference: worst cosine {worst:.6}");
+    assert!(worst >= 0.999, "cosine {worst}");
+}
