@@ -425,3 +425,44 @@ fn convert_turns_a_hf_checkpoint_into_a_runnable_model() {
     assert!(err.contains("config.json"), "{err}");
     assert!(!target.exists());
 }
+
+#[test]
+fn bench_prints_a_table_of_pp_and_tg_rates() {
+    let out = bitnet(&[
+        "bench", "-m", MODEL, "-p", "8", "-n", "4", "-r", "2", "-t", "2",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" | pp8 | ") || l.contains(" | tg4 | "))
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    for row in rows {
+        // "| mean ± sd |" with a positive mean.
+        let rate = row.rsplit('|').nth(1).expect("rate cell").trim();
+        let mean: f64 = rate
+            .split(" ± ")
+            .next()
+            .expect("mean")
+            .parse()
+            .expect("number");
+        assert!(mean > 0.0, "{row}");
+    }
+    let out = bitnet(&["bench", "-m", MODEL, "-p", "0", "-n", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = bitnet(&[
+        "bench",
+        "-m",
+        MODEL,
+        "--backend",
+        "reference",
+        "--lm-head",
+        "q8_0",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--lm-head applies to --backend cpu"));
+}

@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and one module per subcommand.
 
+mod bench;
 mod chat;
 mod convert;
 mod inspect;
@@ -27,6 +28,8 @@ enum Command {
     Run(run::RunArgs),
     /// Chat with a model on the terminal, through its chat template.
     Chat(chat::ChatArgs),
+    /// Measure prompt-processing and generation speed (a llama-bench-like table).
+    Bench(bench::BenchArgs),
     /// Convert a Hugging Face BitNet checkpoint (safetensors) to GGUF.
     Convert(convert::ConvertArgs),
     /// Print a GGUF file's metadata and tensor table.
@@ -44,6 +47,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(a) => run::run(a),
         Command::Chat(a) => chat::chat(a),
+        Command::Bench(a) => bench::bench(a),
         Command::Convert(a) => convert::convert(a),
         Command::Inspect(a) => inspect::inspect(a),
         Command::Quantize(a) => quantize::quantize(a),

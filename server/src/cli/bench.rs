@@ -1,0 +1,138 @@
+//! `bitnet bench`: prompt-processing and generation speed, as llama-bench reports them.
+//!
+//! `ppN` evaluates an N-token prompt in one batch from an empty cache; `tgN` generates N
+//! tokens one at a time from an empty cache (feeding each token, no sampling cost). Each test
+//! runs once to warm up, then `-r` times; the table shows tokens/s as mean ± stddev.
+
+use super::load;
+use anyhow::bail;
+use bitnet_engine::backend::{Backend, ReferenceBackend};
+use bitnet_engine::gguf::GgufFile;
+use bitnet_engine::model::LogitsWanted;
+use bitnet_engine::session::Session;
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Arguments of `bitnet bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Model file (GGUF).
+    #[arg(short, long)]
+    model: PathBuf,
+    /// Prompt length of the prompt-processing test (0 skips it).
+    #[arg(short = 'p', long, default_value_t = 128)]
+    n_prompt: usize,
+    /// Tokens of the generation test (0 skips it).
+    #[arg(short = 'n', long, default_value_t = 64)]
+    n_gen: usize,
+    /// Worker threads (default: all cores).
+    #[arg(short, long)]
+    threads: Option<usize>,
+    /// Timed repetitions of each test (after one warm-up run).
+    #[arg(short = 'r', long, default_value_t = 3)]
+    repetitions: usize,
+    /// Backend: cpu (SIMD kernels) or reference (the scalar oracle).
+    #[arg(long, value_enum, default_value_t)]
+    backend: load::BackendChoice,
+    /// LM head format on the CPU backend: f16 (as stored) or q8_0.
+    #[arg(long, value_enum, default_value_t)]
+    lm_head: load::LmHeadChoice,
+    /// bitnet.cpp's kernel_config.ini, for TL1/TL2 files that do not record their tiling.
+    #[arg(long)]
+    tl_config: Option<PathBuf>,
+}
+
+/// Runs the tests and prints the table.
+pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
+    if a.repetitions == 0 {
+        bail!("-r must be at least 1");
+    }
+    if a.n_prompt == 0 && a.n_gen == 0 {
+        bail!("nothing to measure: -p and -n are both 0");
+    }
+    load::check_lm_head(a.backend, a.lm_head)?;
+    let threads = load::threads(a.threads)?;
+    let file = load::open(&a.model)?;
+    match a.backend {
+        load::BackendChoice::Cpu => {
+            let backend = load::cpu_backend(threads, a.lm_head)?;
+            run_tests(&a, &file, threads, backend)
+        }
+        load::BackendChoice::Reference => {
+            run_tests(&a, &file, threads, ReferenceBackend::new(threads))
+        }
+    }
+}
+
+fn run_tests<B: Backend>(
+    a: &BenchArgs,
+    file: &GgufFile,
+    threads: usize,
+    backend: B,
+) -> anyhow::Result<()> {
+    let model = load::load_model(file, &a.model, backend, a.tl_config.as_deref())?;
+    let ctx = a.n_prompt.max(a.n_gen).max(1);
+    if ctx > model.config.n_ctx_train {
+        bail!(
+            "a test of {ctx} tokens exceeds the model's context of {}",
+            model.config.n_ctx_train
+        );
+    }
+    // Token ids spread over the vocabulary, the same on every run.
+    let vocab = model.config.n_vocab as u64;
+    let ids: Vec<u32> = (0..ctx as u64)
+        .map(|i| ((i * 2_654_435_761 + 17) % vocab) as u32)
+        .collect();
+    let name = a.model.file_name().map_or_else(
+        || a.model.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    );
+    let size = format!("{:.2} GiB", file.file_len() as f64 / (1u64 << 30) as f64);
+    println!(
+        "| model | size | backend | threads | lm head | test | t/s |\n|---|---|---|---|---|---|---|"
+    );
+    let lm_head = match a.lm_head {
+        load::LmHeadChoice::F16 => "as stored",
+        load::LmHeadChoice::Q8_0 => "q8_0",
+    };
+    for (test, n) in [("pp", a.n_prompt), ("tg", a.n_gen)] {
+        if n == 0 {
+            continue;
+        }
+        let mut rates = Vec::with_capacity(a.repetitions);
+        for rep in 0..=a.repetitions {
+            let mut s = Session::new(&model, ctx)?;
+            let t0 = Instant::now();
+            if test == "pp" {
+                s.feed(&model, &ids[..n], LogitsWanted::Last)?;
+            } else {
+                for &id in &ids[..n] {
+                    s.feed(&model, &[id], LogitsWanted::Last)?;
+                }
+            }
+            let secs = t0.elapsed().as_secs_f64();
+            if rep > 0 {
+                rates.push(n as f64 / secs.max(1e-9));
+            }
+        }
+        let (mean, sd) = mean_sd(&rates);
+        println!(
+            "| {name} | {size} | {} | {threads} | {lm_head} | {test}{n} | {mean:.2} ± {sd:.2} |",
+            model.backend_name()
+        );
+    }
+    Ok(())
+}
+
+/// Mean and sample standard deviation (0 for one value).
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
