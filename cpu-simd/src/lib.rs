@@ -21,11 +21,13 @@
 #![warn(missing_docs)]
 
 pub mod act_quant;
+pub mod f16_dot;
 pub mod f32_dot;
 pub mod i2s_gemv;
 pub mod q8_dot;
 
 pub use act_quant::{ActScale, quantize_row_i8};
+pub use f16_dot::{f16_dot, f16_dot_scalar};
 pub use f32_dot::dot_f32;
 pub use i2s_gemv::{
     I2S_BLOCK_BYTES, I2S_BLOCK_WEIGHTS, i2s_gemv, i2s_gemv_portable, i2s_gemv_scalar, simd_level,

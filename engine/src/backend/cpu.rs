@@ -18,6 +18,7 @@ use super::{
 };
 use crate::formats::{TensorType, TernaryRowDecoder, i2s};
 use crate::gguf::TensorData;
+use rayon::prelude::*;
 
 pub use super::cpu_float::LmHeadFormat;
 
@@ -254,7 +255,26 @@ impl Backend for CpuBackend {
         cols: usize,
         out: &mut RefQBuf,
     ) -> Result<(), BackendError> {
-        self.reference.quantize_act(x, rows, cols, out)
+        if x.len() < rows * cols || out.cols != cols || out.scale.len() < rows {
+            return Err(BackendError::Shape {
+                op: "quantize_act",
+                why: format!(
+                    "{rows}×{cols} from {} values into a buffer for {} columns",
+                    x.len(),
+                    out.cols
+                ),
+            });
+        }
+        // The reference's arithmetic (spec §2), one token per task.
+        let RefQBuf { q, scale, .. } = out;
+        self.pool.install(|| {
+            q[..rows * cols]
+                .par_chunks_mut(cols.max(1))
+                .zip(scale[..rows].par_iter_mut())
+                .zip(x[..rows * cols].par_chunks(cols.max(1)))
+                .for_each(|((qr, s), xr)| *s = bitnet_cpu_simd::quantize_row_i8(xr, qr).scale);
+        });
+        Ok(())
     }
 
     fn matmul(

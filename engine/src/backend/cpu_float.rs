@@ -1,6 +1,7 @@
 //! Float matrices of the CPU backend (the token embedding used as the LM head): F16 rows
 //! dotted in f32, or Q8_0 rows against per-token int8 activations at half the bytes.
 //!
+//! F16 rows are converted in registers as they are dotted (`bitnet_cpu_simd::f16_dot`).
 //! The LM head is read in full for every token (a third to a half of all bytes at 2B-4T's
 //! size), so its format sets much of the decode speed. `--lm-head q8_0` quantizes an F16
 //! head at load, with llama.cpp's Q8_0 rule (byte-exact with gguf-py), and keeps the
@@ -169,13 +170,12 @@ impl FloatMatrix {
             return Ok(());
         }
         let bands = par_bands(pool, m, chunk, |r0, r1| {
-            let mut row = vec![0f32; k];
             let mut y = vec![0f32; (r1 - r0) * n];
             for r in r0..r1 {
-                f16_row_to_f32(&self.data[r * 2 * k..(r + 1) * 2 * k], &mut row);
+                let row = &self.data[r * 2 * k..(r + 1) * 2 * k];
                 for t in 0..n {
                     y[t * (r1 - r0) + (r - r0)] =
-                        bitnet_cpu_simd::dot_f32(&row, &x[t * k..(t + 1) * k]);
+                        bitnet_cpu_simd::f16_dot(row, &x[t * k..(t + 1) * k]);
                 }
             }
             y
