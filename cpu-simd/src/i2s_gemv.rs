@@ -174,6 +174,11 @@ impl pulp::WithSimd for Portable<'_> {
 pub fn i2s_gemv(packed: &[u8], rows: usize, cols: usize, q: &[i8], out: &mut [i32]) {
     check_shapes(packed, rows, cols, q, out);
     #[cfg(target_arch = "x86_64")]
+    if x86::has_vnni() {
+        x86::avx512_vnni(packed, cols, q, out);
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     match pulp::Arch::new() {
         pulp::Arch::V4(simd) => pulp::Simd::vectorize(
             simd,
@@ -214,6 +219,7 @@ pub fn i2s_gemv(packed: &[u8], rows: usize, cols: usize, q: &[i8], out: &mut [i3
 pub fn simd_level() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     let level = match pulp::Arch::new() {
+        pulp::Arch::V4(_) if x86::has_vnni() => "avx512-vnni (x86-64-v4)",
         pulp::Arch::V4(_) => "avx512 (x86-64-v4)",
         pulp::Arch::V3(_) => "avx2 (x86-64-v3)",
         _ => "scalar",
@@ -364,6 +370,99 @@ mod x86 {
         }
     }
 
+    /// Whether the CPU has AVX-512 VNNI (with the F and BW subsets the kernel also uses).
+    /// std caches the CPUID answers, so this is an atomic load after the first call.
+    pub(super) fn has_vnni() -> bool {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni")
+    }
+
+    /// The AVX-512 kernel with VNNI: `vpdpbusd` multiplies the unsigned codes by the signed
+    /// activations and adds groups of four straight into i32 lanes, replacing
+    /// `maddubs` + `madd`. Call only when [`has_vnni`] is true.
+    pub(super) fn avx512_vnni(packed: &[u8], cols: usize, q: &[i8], out: &mut [i32]) {
+        assert!(has_vnni(), "avx512_vnni needs AVX-512 F, BW and VNNI");
+        // SAFETY: the features the function is compiled for were detected just above.
+        unsafe { vnni_kernel(packed, cols, q, out) }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn vnni_kernel(packed: &[u8], cols: usize, q: &[i8], out: &mut [i32]) {
+        use core::arch::x86_64::*;
+        if cols == 0 {
+            out.fill(0);
+            return;
+        }
+        let lut: __m512i = cast([FIX_LUT; 4]);
+        let mask = _mm512_set1_epi8(3);
+        let mut sh = [0u16; 32];
+        sh[..16].fill(6);
+        sh[16..].fill(4);
+        let shift_lo: __m512i = cast(sh);
+        sh[..16].fill(2);
+        sh[16..].fill(0);
+        let shift_hi: __m512i = cast(sh);
+        let (qblocks, _) = q.as_chunks::<I2S_BLOCK_WEIGHTS>();
+        // Four independent accumulators (two blocks × low/high halves): `vpdpbusd` has a
+        // latency of several cycles, and one chain would stall on it.
+        let codes = |block: &[u8; I2S_BLOCK_BYTES]| {
+            let b = _mm512_broadcast_i64x4(cast::<_, __m256i>(*block));
+            (
+                _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srlv_epi16(b, shift_lo), mask)),
+                _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srlv_epi16(b, shift_hi), mask)),
+            )
+        };
+        for (row, o) in packed.chunks_exact(cols / 4).zip(out.iter_mut()) {
+            let (blocks, _) = row.as_chunks::<I2S_BLOCK_BYTES>();
+            let mut acc = [_mm512_setzero_si512(); 4];
+            let (pairs, rest) = blocks.as_chunks::<2>();
+            let (qpairs, qrest) = qblocks.as_chunks::<2>();
+            for (bp, qp) in pairs.iter().zip(qpairs) {
+                for i in 0..2 {
+                    let (c_lo, c_hi) = codes(&bp[i]);
+                    let [q_lo, q_hi]: [__m512i; 2] = cast(qp[i]);
+                    acc[2 * i] = _mm512_dpbusd_epi32(acc[2 * i], c_lo, q_lo);
+                    acc[2 * i + 1] = _mm512_dpbusd_epi32(acc[2 * i + 1], c_hi, q_hi);
+                }
+            }
+            for (block, qb) in rest.iter().zip(qrest) {
+                let (c_lo, c_hi) = codes(block);
+                let [q_lo, q_hi]: [__m512i; 2] = cast(*qb);
+                acc[0] = _mm512_dpbusd_epi32(acc[0], c_lo, q_lo);
+                acc[1] = _mm512_dpbusd_epi32(acc[1], c_hi, q_hi);
+            }
+            let sum = _mm512_add_epi32(
+                _mm512_add_epi32(acc[0], acc[1]),
+                _mm512_add_epi32(acc[2], acc[3]),
+            );
+            *o = _mm512_reduce_add_epi32(sum);
+        }
+    }
+
+    /// Runs the AVX-512BW kernel (without VNNI) even where VNNI exists, so the tests cover
+    /// it. `None` when the CPU lacks AVX-512.
+    #[cfg(test)]
+    pub(super) fn avx512_for_tests(
+        packed: &[u8],
+        cols: usize,
+        q: &[i8],
+        out: &mut [i32],
+    ) -> Option<()> {
+        let simd = V4::try_new()?;
+        pulp::Simd::vectorize(
+            simd,
+            Avx512 {
+                simd,
+                packed,
+                cols,
+                q,
+                out,
+            },
+        );
+        Some(())
+    }
+
     /// Runs the AVX2 kernel even on an AVX-512 machine, so the tests cover
     /// both x86 paths wherever they run. `None` when the CPU lacks AVX2.
     #[cfg(test)]
@@ -444,6 +543,15 @@ mod tests {
             got.fill(i32::MIN);
             if x86::avx2_for_tests(packed, cols, q, &mut got).is_some() {
                 assert_eq!(got, reference, "avx2 vs scalar");
+            }
+            got.fill(i32::MIN);
+            if x86::avx512_for_tests(packed, cols, q, &mut got).is_some() {
+                assert_eq!(got, reference, "avx512bw vs scalar");
+            }
+            if x86::has_vnni() {
+                got.fill(i32::MIN);
+                x86::avx512_vnni(packed, cols, q, &mut got);
+                assert_eq!(got, reference, "avx512-vnni vs scalar");
             }
         }
         reference
