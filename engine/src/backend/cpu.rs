@@ -265,8 +265,19 @@ impl Backend for CpuBackend {
                 ),
             });
         }
-        // The reference's arithmetic (spec §2), one token per task.
+        // The reference's arithmetic (spec §2), one token per task; a decode step's single
+        // token is not worth waking the pool for.
         let RefQBuf { q, scale, .. } = out;
+        if rows < 4 {
+            for ((qr, s), xr) in q[..rows * cols]
+                .chunks_mut(cols.max(1))
+                .zip(scale.iter_mut())
+                .zip(x.chunks(cols.max(1)))
+            {
+                *s = bitnet_cpu_simd::quantize_row_i8(xr, qr).scale;
+            }
+            return Ok(());
+        }
         self.pool.install(|| {
             q[..rows * cols]
                 .par_chunks_mut(cols.max(1))
