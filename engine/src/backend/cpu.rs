@@ -11,7 +11,7 @@
 //! backend's; they are a small share of the time next to the matmuls.
 
 use super::cpu_float::{FloatMatrix, par_bands, scatter_bands};
-use super::reference::{RefQBuf, RefWeight};
+use super::reference::{AttnPlan, RefQBuf, RefWeight};
 use super::{
     AttnShape, Backend, BackendError, DeviceInfo, DeviceKind, MatmulInput, ReferenceBackend,
     SeqChunk, WeightSource,
@@ -409,8 +409,20 @@ impl Backend for CpuBackend {
         shape: AttnShape,
         out: &mut Vec<f32>,
     ) -> Result<(), BackendError> {
-        self.reference
-            .attention(q, k_cache, v_cache, chunk, shape, out)
+        // The reference's per-(row, head) computation, pairs spread over the pool.
+        let plan = AttnPlan::new(q, k_cache, v_cache, chunk, shape, out)?;
+        let q_dim = shape.n_head * shape.head_dim;
+        let rows = &mut out[chunk.row * q_dim..(chunk.row + chunk.len) * q_dim];
+        let ctx = chunk.pos + chunk.len;
+        self.pool.install(|| {
+            rows.par_chunks_mut(shape.head_dim.max(1))
+                .enumerate()
+                .for_each_init(
+                    || vec![0f32; ctx],
+                    |scores, (idx, o)| plan.attend(q, k_cache, v_cache, idx, scores, o),
+                );
+        });
+        Ok(())
     }
 
     fn add(&self, x: &mut Vec<f32>, y: &Vec<f32>, len: usize) -> Result<(), BackendError> {

@@ -114,6 +114,98 @@ impl ReferenceBackend {
     }
 }
 
+/// The checked shape of one attention call; [`AttnPlan::attend`] computes one (query row,
+/// head) pair, so backends can split the pairs across threads and compute exactly what the
+/// reference computes.
+pub(crate) struct AttnPlan {
+    chunk: SeqChunk,
+    n_head: usize,
+    head_dim: usize,
+    q_dim: usize,
+    kv_dim: usize,
+    group: usize,
+    scale: f32,
+}
+
+impl AttnPlan {
+    /// Checks the buffers against the shape.
+    pub(crate) fn new(
+        q: &[f32],
+        k_cache: &[f32],
+        v_cache: &[f32],
+        chunk: SeqChunk,
+        shape: AttnShape,
+        out: &[f32],
+    ) -> Result<Self, BackendError> {
+        let AttnShape {
+            n_head,
+            n_kv_head,
+            head_dim,
+        } = shape;
+        if n_kv_head == 0 || !n_head.is_multiple_of(n_kv_head) {
+            return Err(shape_err(
+                "attention",
+                format!("{n_head} heads cannot share {n_kv_head} KV heads"),
+            ));
+        }
+        let (q_dim, kv_dim) = (n_head * head_dim, n_kv_head * head_dim);
+        let end = chunk.row + chunk.len;
+        need("attention", "queries", q.len(), end * q_dim)?;
+        need("attention", "output", out.len(), end * q_dim)?;
+        need(
+            "attention",
+            "KV cache",
+            k_cache.len().min(v_cache.len()),
+            (chunk.pos + chunk.len) * kv_dim,
+        )?;
+        Ok(AttnPlan {
+            chunk,
+            n_head,
+            head_dim,
+            q_dim,
+            kv_dim,
+            group: n_head / n_kv_head,
+            scale: 1.0 / (head_dim as f32).sqrt(),
+        })
+    }
+
+    /// Pair `idx` = row·n_head + head of the chunk: causal softmax attention of that query
+    /// over cache positions up to and including its own, written to `o` (head_dim values).
+    /// `scores` holds at least pos + len values.
+    pub(crate) fn attend(
+        &self,
+        q: &[f32],
+        k_cache: &[f32],
+        v_cache: &[f32],
+        idx: usize,
+        scores: &mut [f32],
+        o: &mut [f32],
+    ) {
+        let (i, h) = (idx / self.n_head, idx % self.n_head);
+        let (hd, kv_dim) = (self.head_dim, self.kv_dim);
+        let n_ctx = self.chunk.pos + i + 1;
+        let g = h / self.group;
+        let qh = &q[(self.chunk.row + i) * self.q_dim + h * hd..][..hd];
+        let mut max = f32::NEG_INFINITY;
+        for (j, s) in scores[..n_ctx].iter_mut().enumerate() {
+            let kj = &k_cache[j * kv_dim + g * hd..][..hd];
+            *s = qh.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() * self.scale;
+            max = max.max(*s);
+        }
+        let mut total = 0f32;
+        for s in scores[..n_ctx].iter_mut() {
+            *s = (*s - max).exp();
+            total += *s;
+        }
+        o.fill(0.0);
+        for (j, &p) in scores[..n_ctx].iter().enumerate() {
+            let vj = &v_cache[j * kv_dim + g * hd..][..hd];
+            let p = p / total;
+            o.iter_mut().zip(vj).for_each(|(a, &b)| *a += p * b);
+        }
+    }
+}
+
 fn shape_err(op: &'static str, why: String) -> BackendError {
     BackendError::Shape { op, why }
 }
@@ -446,54 +538,12 @@ impl Backend for ReferenceBackend {
         shape: AttnShape,
         out: &mut Vec<f32>,
     ) -> Result<(), BackendError> {
-        let AttnShape {
-            n_head,
-            n_kv_head,
-            head_dim,
-        } = shape;
-        if n_kv_head == 0 || !n_head.is_multiple_of(n_kv_head) {
-            return Err(shape_err(
-                "attention",
-                format!("{n_head} heads cannot share {n_kv_head} KV heads"),
-            ));
-        }
-        let (q_dim, kv_dim) = (n_head * head_dim, n_kv_head * head_dim);
-        let end = chunk.row + chunk.len;
-        need("attention", "queries", q.len(), end * q_dim)?;
-        need("attention", "output", out.len(), end * q_dim)?;
-        need(
-            "attention",
-            "KV cache",
-            k_cache.len().min(v_cache.len()),
-            (chunk.pos + chunk.len) * kv_dim,
-        )?;
-        let group = n_head / n_kv_head;
-        let scale = 1.0 / (head_dim as f32).sqrt();
+        let plan = AttnPlan::new(q, k_cache, v_cache, chunk, shape, out)?;
         let mut scores = vec![0f32; chunk.pos + chunk.len];
-        for i in 0..chunk.len {
-            let n_ctx = chunk.pos + i + 1; // causal: keys up to and including this position
-            for h in 0..n_head {
-                let g = h / group;
-                let qh = &q[(chunk.row + i) * q_dim + h * head_dim..][..head_dim];
-                let mut max = f32::NEG_INFINITY;
-                for (j, s) in scores[..n_ctx].iter_mut().enumerate() {
-                    let kj = &k_cache[j * kv_dim + g * head_dim..][..head_dim];
-                    *s = qh.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() * scale;
-                    max = max.max(*s);
-                }
-                let mut total = 0f32;
-                for s in scores[..n_ctx].iter_mut() {
-                    *s = (*s - max).exp();
-                    total += *s;
-                }
-                let o = &mut out[(chunk.row + i) * q_dim + h * head_dim..][..head_dim];
-                o.fill(0.0);
-                for (j, &p) in scores[..n_ctx].iter().enumerate() {
-                    let vj = &v_cache[j * kv_dim + g * head_dim..][..head_dim];
-                    let p = p / total;
-                    o.iter_mut().zip(vj).for_each(|(a, &b)| *a += p * b);
-                }
-            }
+        let q_dim = shape.n_head * shape.head_dim;
+        let rows = &mut out[chunk.row * q_dim..(chunk.row + chunk.len) * q_dim];
+        for (idx, o) in rows.chunks_exact_mut(shape.head_dim).enumerate() {
+            plan.attend(q, k_cache, v_cache, idx, &mut scores, o);
         }
         Ok(())
     }
