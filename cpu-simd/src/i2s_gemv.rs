@@ -214,6 +214,12 @@ pub fn i2s_gemv(packed: &[u8], rows: usize, cols: usize, q: &[i8], out: &mut [i3
     }
 }
 
+/// Whether this CPU has AVX-512 VNNI (with the F and BW subsets the VNNI kernels also use).
+#[cfg(target_arch = "x86_64")]
+pub fn has_avx512_vnni() -> bool {
+    x86::has_vnni()
+}
+
 /// Names the instruction set [`i2s_gemv`] uses on this CPU (for logs, the
 /// `devices` table and bench reports).
 pub fn simd_level() -> &'static str {
