@@ -170,11 +170,19 @@ proptest! {
             let at = i.index(span);
             b[at] = v;
         }
-        if let Ok(file) = GgufFile::from_bytes(b)
-            && let Ok(model) = Model::load(&file, ReferenceBackend::new(1), |_, _| {})
-            && let Ok(mut s) = Session::new(&model, 8)
-        {
-            let _ = s.feed(&model, &[0, 1, 2], LogitsWanted::All);
+        if let Ok(file) = GgufFile::from_bytes(b) {
+            if let Ok(model) = Model::load(&file, ReferenceBackend::new(1), |_, _| {})
+                && let Ok(mut s) = Session::new(&model, 8)
+            {
+                let _ = s.feed(&model, &[0, 1, 2], LogitsWanted::All);
+            }
+            // The CPU backend reads I2_S in place and repacks the rest: it must hold up too.
+            if let Ok(backend) = bitnet_engine::backend::CpuBackend::new(1)
+                && let Ok(model) = Model::load(&file, backend, |_, _| {})
+                && let Ok(mut s) = Session::new(&model, 8)
+            {
+                let _ = s.feed(&model, &[0, 1, 2], LogitsWanted::All);
+            }
         }
     }
 }
