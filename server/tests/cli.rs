@@ -453,6 +453,15 @@ fn bench_prints_a_table_of_pp_and_tg_rates() {
             .expect("number");
         assert!(mean > 0.0, "{row}");
     }
+    // CPU feature detection time is reported (measured cold, the first query in the
+    // process); speed itself is not asserted in tests.
+    let detect = text
+        .lines()
+        .find_map(|l| l.split("features detected in ").nth(1))
+        .and_then(|rest| rest.split(" µs").next())
+        .and_then(|us| us.parse::<f64>().ok())
+        .expect("detection time line");
+    assert!(detect >= 0.0, "{text}");
     let out = bitnet(&["bench", "-m", MODEL, "-p", "0", "-n", "0"]);
     assert_eq!(out.status.code(), Some(1));
     let out = bitnet(&[

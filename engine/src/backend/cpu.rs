@@ -22,6 +22,12 @@ use rayon::prelude::*;
 
 pub use super::cpu_float::LmHeadFormat;
 
+/// The instruction set the CPU kernels run with on this machine (detected at run time; the
+/// answer is cached after the first call).
+pub fn simd_level() -> &'static str {
+    bitnet_cpu_simd::simd_level()
+}
+
 /// Host-memory backend with SIMD kernels and a persistent thread pool.
 pub struct CpuBackend {
     info: DeviceInfo,

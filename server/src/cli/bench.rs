@@ -11,6 +11,7 @@ use bitnet_engine::gguf::GgufFile;
 use bitnet_engine::model::LogitsWanted;
 use bitnet_engine::session::Session;
 use clap::Args;
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -52,6 +53,14 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         bail!("nothing to measure: -p and -n are both 0");
     }
     load::check_lm_head(a.backend, a.lm_head)?;
+    // The first query does the CPUID work; later ones read a cache.
+    let t_detect = Instant::now();
+    let level = bitnet_engine::backend::cpu::simd_level();
+    writeln!(
+        std::io::stdout(),
+        "CPU kernels: {level} (features detected in {:.1} µs)",
+        t_detect.elapsed().as_secs_f64() * 1e6
+    )?;
     let threads = load::threads(a.threads)?;
     let file = load::open(&a.model)?;
     match a.backend {
@@ -89,9 +98,11 @@ fn run_tests<B: Backend>(
         |n| n.to_string_lossy().into(),
     );
     let size = format!("{:.2} GiB", file.file_len() as f64 / (1u64 << 30) as f64);
-    println!(
+    let mut out = std::io::stdout();
+    writeln!(
+        out,
         "| model | size | backend | threads | lm head | test | t/s |\n|---|---|---|---|---|---|---|"
-    );
+    )?;
     let lm_head = match a.lm_head {
         load::LmHeadChoice::F16 => "as stored",
         load::LmHeadChoice::Q8_0 => "q8_0",
@@ -117,10 +128,12 @@ fn run_tests<B: Backend>(
             }
         }
         let (mean, sd) = mean_sd(&rates);
-        println!(
+        // Each row as soon as it is measured (a long benchmark shows progress).
+        writeln!(
+            out,
             "| {name} | {size} | {} | {threads} | {lm_head} | {test}{n} | {mean:.2} ± {sd:.2} |",
             model.backend_name()
-        );
+        )?;
     }
     Ok(())
 }
