@@ -16,8 +16,12 @@
 //! 3. The caller finishes with `y_r = ((raw_r as f32) − (A as f32)) / s · w_scale`,
 //!    which equals `Σ_k w_{r,k}·q_k / s · w_scale` because `w = code − 1`.
 //!
+//! Beside them, for the float side of the graph: [`dot_f32`], [`f16_dot`] (F16 rows converted
+//! in registers) and [`q8_row_dot`] (Q8_0 rows × int8 activations), the LM head's kernels.
+//!
 //! SIMD dispatch is decided at run time with [`pulp::Arch`] (AVX-512 / AVX2 on
-//! x86-64, NEON on aarch64, scalar elsewhere), so one binary runs everywhere.
+//! x86-64, NEON on aarch64, scalar elsewhere) plus explicit detection of AVX-512 VNNI, so one
+//! binary runs everywhere.
 #![warn(missing_docs)]
 
 pub mod act_quant;

@@ -1,14 +1,14 @@
-//! The SIMD CPU backend: ternary matmuls on `bitnet-cpu-simd`'s I2_S kernel (AVX-512 / AVX2 /
-//! NEON, chosen at run time) and float matmuls on its vectorised dot product, output rows
-//! split across a persistent rayon pool.
+//! The SIMD CPU backend: ternary matmuls on `bitnet-cpu-simd`'s I2_S kernel (AVX-512 VNNI /
+//! AVX-512BW / AVX2 / NEON, chosen at run time), the LM head on its F16 or Q8_0 row kernels,
+//! int8 activation quantization and attention spread over a persistent rayon pool.
 //!
-//! Every ternary type is repacked to I2_S codes at load, so one kernel serves them all; the
-//! arithmetic is the reference's (`Σ code·q / s · scale`, the same per-token int8
-//! activations), so ternary outputs are bit-identical to the reference backend and float
-//! outputs differ by summation order only. A ternary weight whose blocks have different
-//! scales (possible in TQ files) or whose rows are not whole 128-blocks stays on the
-//! reference path. The element-wise ops (norms, RoPE, attention, gating) are the reference
-//! backend's; they are a small share of the time next to the matmuls.
+//! I2_S weights are used in place from the memory map; the other ternary types are repacked to
+//! I2_S codes at load, so one kernel serves them all. The arithmetic is the reference's
+//! (`Σ code·q / s · scale` with the same per-token int8 activations, the same per-head
+//! attention), so ternary outputs are bit-identical to the reference backend and float outputs
+//! differ by summation order only. A ternary weight whose blocks have different scales
+//! (possible in TQ files) or whose rows are not whole 128-blocks stays on the reference path.
+//! RMSNorm, RoPE, the KV store and the gating ops are still the reference backend's.
 
 use super::cpu_float::{FloatMatrix, par_bands, scatter_bands};
 use super::reference::{AttnPlan, RefQBuf, RefWeight};
@@ -46,7 +46,8 @@ pub enum Codes {
 }
 
 impl Codes {
-    /// rows·cols/4 code bytes.
+    /// The first `len` bytes: the codes of a rows×cols matrix are rows·cols/4 bytes (an I2_S
+    /// tensor's scale tail follows them in the file).
     pub fn bytes(&self, len: usize) -> &[u8] {
         match self {
             Codes::File(d) => &d[..len],
