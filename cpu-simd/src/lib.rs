@@ -11,12 +11,12 @@
 //!
 //! 1. [`quantize_row_i8`] turns one f32 activation row into int8 codes plus the
 //!    per-token scale `s` and the code sum `A = Σq`.
-//! 2. [`i2s_gemv`] computes `raw_r = Σ_k code_{r,k}·q_k` straight from the packed
+//! 2. [`i2s_gemv()`] computes `raw_r = Σ_k code_{r,k}·q_k` straight from the packed
 //!    I2_S bytes, with codes in {0, 1, 2}.
 //! 3. The caller finishes with `y_r = ((raw_r as f32) − (A as f32)) / s · w_scale`,
 //!    which equals `Σ_k w_{r,k}·q_k / s · w_scale` because `w = code − 1`.
 //!
-//! Beside them, for the float side of the graph: [`dot_f32`], [`f16_dot`] (F16 rows converted
+//! Beside them, for the float side of the graph: [`dot_f32`], [`f16_dot()`] (F16 rows converted
 //! in registers) and [`q8_row_dot`] (Q8_0 rows × int8 activations), the LM head's kernels.
 //!
 //! SIMD dispatch is decided at run time with [`pulp::Arch`] (AVX-512 / AVX2 on
