@@ -1,6 +1,6 @@
 //! I2_S, bitnet.cpp's canonical ternary layout (specs/formats-and-models.md §1.2).
 //!
-//! The tensor holds W[rows][cols] with rows contiguous at cols/4 bytes each and no per-block
+//! The tensor holds `W[rows][cols]` with rows contiguous at cols/4 bytes each and no per-block
 //! headers. The flattened codes are cut into 128-weight blocks of 32 bytes; byte `j` of a
 //! block holds weights `j`, `32+j`, `64+j`, `96+j` in bits 7:6, 5:4, 3:2, 1:0. Codes are
 //! 0 = −1, 1 = 0, 2 = +1 (3 is never written and decodes as 0). One f32 scale for the whole

@@ -3,8 +3,8 @@
 //! Layout (`block_q6_K`): `ql[128]` (low 4 bits), `qh[64]` (high 2 bits), `scales[16]`
 //! (i8, one per 16 weights), then `d` (f16). Each 128-weight half n uses `ql[64n..]`,
 //! `qh[32n..]` and `scales[8n..]`; within it weight l, 32+l, 64+l, 96+l (l < 32) take the
-//! low nibble of ql[l], low nibble of ql[32+l], high nibble of ql[l], high nibble of
-//! ql[32+l], with qh[l] bits 1:0, 3:2, 5:4, 7:6 on top; weight = d·scale·(q − 32).
+//! low nibble of `ql[l]`, low nibble of `ql[32+l]`, high nibble of `ql[l]`, high nibble of
+//! `ql[32+l]`, with `qh[l]` bits 1:0, 3:2, 5:4, 7:6 on top; weight = d·scale·(q − 32).
 //! bitnet.cpp's `--quant-embd` stores `token_embd` this way.
 
 use half::f16;
@@ -98,7 +98,7 @@ fn sub_block_quants(x: &[f32; 16], l: &mut [u8; 16]) -> f32 {
 }
 
 /// Quantizes one block as llama.cpp's `quantize_row_q6_K_ref` does (byte for byte: tested
-/// against its output): per 16 values a scale from [`sub_block_quants`], the scales
+/// against its output): per 16 values a scale from ggml's `make_qx_quants` search, the scales
 /// quantized to i8 against the largest, then every value re-coded with its final scale.
 pub fn quantize_block(x: &[f32; BLOCK_WEIGHTS]) -> [u8; BLOCK_BYTES] {
     let mut out = [0u8; BLOCK_BYTES];

@@ -56,7 +56,7 @@ fn check_input(
     Ok(())
 }
 
-/// Σ_k W[m][k]·q[k] for every row m of a TL1 tensor, by table lookups.
+/// `Σ_k W[m][k]·q[k]` for every row m of a TL1 tensor, by table lookups.
 pub fn tl1_dot(
     data: &[u8],
     rows: usize,
@@ -93,7 +93,7 @@ pub fn tl1_dot(
     Ok(acc)
 }
 
-/// Σ_k W[m][k]·q[k] for every row m of a TL2 tensor, by table lookups (triplets, with their
+/// `Σ_k W[m][k]·q[k]` for every row m of a TL2 tensor, by table lookups (triplets, with their
 /// sign bits, then the pair remainder).
 pub fn tl2_dot(
     data: &[u8],
