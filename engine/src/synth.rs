@@ -6,7 +6,8 @@
 //! Every file is labelled synthetic in `general.name` and `bitnet-rs.synthetic`.
 
 use crate::formats::{
-    FormatError, TensorType, TlConfig, TlTiles, q8_0, ternary::TernaryMatrix, ternary::pack_ternary,
+    FormatError, TensorType, TlConfig, TlTiles, encode_floats, ternary::TernaryMatrix,
+    ternary::pack_ternary,
 };
 use crate::gguf::{GgufError, GgufFile, GgufValue, GgufWriter};
 use crate::model::{Architecture, ModelConfig};
@@ -278,18 +279,7 @@ fn tensor_bytes(
             // one-hot distributions, so sampling tests see real choices.
             let std = 2.0 / (d as f32).sqrt();
             let vals: Vec<f32> = (0..d * n_vocab).map(|_| normal(rng) * std).collect();
-            return Ok(match opts.embd_type {
-                TensorType::F32 => vals.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                TensorType::Q8_0 => {
-                    let mut out = vec![0u8; vals.len() / 32 * 34];
-                    q8_0::quantize_row_q8_0(&vals, &mut out)?;
-                    out
-                }
-                _ => vals
-                    .iter()
-                    .flat_map(|v| f16::from_f32(*v).to_le_bytes())
-                    .collect(),
-            });
+            return Ok(encode_floats(&vals, opts.embd_type)?);
         }
         "output_norm.weight" | "attn_norm.weight" | "attn_sub_norm.weight" | "ffn_norm.weight" => {
             return Ok(norm_weights(d, rng));

@@ -120,7 +120,7 @@ impl CpuBackend {
 /// Decodes a ternary tensor to I2_S code bytes when it has one scale and whole 128-blocks.
 fn repack_i2s(w: &WeightSource<'_>) -> Result<Option<(Vec<u8>, f32)>, BackendError> {
     let [cols, rows] = w.dims;
-    if !cols.is_multiple_of(i2s::BLOCK_WEIGHTS) || cols > bitnet_cpu_simd::i2s_gemv::MAX_COLS {
+    if !cols.is_multiple_of(i2s::BLOCK_WEIGHTS) {
         return Ok(None);
     }
     let werr = |source| BackendError::Weight {
@@ -167,33 +167,33 @@ impl Backend for CpuBackend {
 
     fn upload_weight(&self, w: &WeightSource<'_>) -> Result<CpuWeight, BackendError> {
         let [cols, rows] = w.dims;
-        if w.ty.is_ternary() {
-            // Validates the tensor whichever path it takes.
-            let reference = self.reference.upload_weight(w)?;
-            if w.ty == TensorType::I2_S && cols.is_multiple_of(i2s::BLOCK_WEIGHTS) {
-                let scale =
-                    i2s::scale(&w.data, rows, cols).map_err(|source| BackendError::Weight {
-                        name: w.name.to_string(),
-                        source,
-                    })?;
+        let werr = |source| BackendError::Weight {
+            name: w.name.to_string(),
+            source,
+        };
+        let fits_kernel = cols <= bitnet_cpu_simd::i2s_gemv::MAX_COLS;
+        if w.ty == TensorType::I2_S && fits_kernel {
+            // `scale` checks the size and shape of the whole tensor.
+            let scale = i2s::scale(&w.data, rows, cols).map_err(werr)?;
+            return Ok(CpuWeight::I2s {
+                name: w.name.to_string(),
+                rows,
+                cols,
+                packed: Codes::File(w.data.clone()),
+                scale,
+            });
+        }
+        if w.ty.is_ternary() && fits_kernel {
+            // The decoder behind `repack_i2s` validates the tensor.
+            if let Some((packed, scale)) = repack_i2s(w)? {
                 return Ok(CpuWeight::I2s {
-                    name: w.name.to_string(),
-                    rows,
-                    cols,
-                    packed: Codes::File(w.data.clone()),
-                    scale,
-                });
-            }
-            return Ok(match repack_i2s(w)? {
-                Some((packed, scale)) => CpuWeight::I2s {
                     name: w.name.to_string(),
                     rows,
                     cols,
                     packed: Codes::Owned(packed),
                     scale,
-                },
-                None => CpuWeight::Reference(reference),
-            });
+                });
+            }
         }
         let reference = self.reference.upload_weight(w)?;
         Ok(if w.ty == TensorType::F16 {

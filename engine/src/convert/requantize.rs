@@ -12,7 +12,7 @@ use super::{ConvertError, write_atomically};
 use crate::formats::ternary::{TernaryMatrix, pack_ternary_with_tiles};
 use crate::formats::{
     FormatError, TL_CONFIG_KEYS, TensorType, TernaryRowDecoder, TlConfig, TlTiles, dequantize_row,
-    q6k, q8_0, resolve_tiles, tq1_0, tq2_0,
+    encode_floats, resolve_tiles, tq1_0, tq2_0,
 };
 use crate::gguf::{GgufError, GgufFile, GgufValue, GgufWriter, TensorInfo};
 use crate::synth::file_type;
@@ -328,26 +328,4 @@ fn retype(info: &TensorInfo, data: &[u8], ty: TensorType) -> Result<Vec<u8>, For
         out.extend(encode_floats(&row, ty)?);
     }
     Ok(out)
-}
-
-/// Encodes floats (whole rows) as F32, F16, Q8_0 or Q6_K.
-pub(super) fn encode_floats(x: &[f32], ty: TensorType) -> Result<Vec<u8>, FormatError> {
-    Ok(match ty {
-        TensorType::F32 => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        TensorType::F16 => x
-            .iter()
-            .flat_map(|v| f16::from_f32(*v).to_le_bytes())
-            .collect(),
-        TensorType::Q8_0 => {
-            let mut out = vec![0u8; x.len() / q8_0::BLOCK_WEIGHTS * q8_0::BLOCK_BYTES];
-            q8_0::quantize_row_q8_0(x, &mut out)?;
-            out
-        }
-        TensorType::Q6_K => {
-            let mut out = vec![0u8; x.len() / q6k::BLOCK_WEIGHTS * q6k::BLOCK_BYTES];
-            q6k::quantize_row_q6_k(x, &mut out)?;
-            out
-        }
-        other => return Err(FormatError::Unsupported(other)),
-    })
 }

@@ -6,6 +6,7 @@
 //! (specs/formats-and-models.md §1.1).
 
 mod dequant;
+mod encode;
 pub mod i2s;
 pub mod q4k;
 pub mod q6k;
@@ -22,6 +23,7 @@ pub mod tq1_0;
 pub mod tq2_0;
 
 pub use dequant::dequantize_row;
+pub use encode::encode_floats;
 pub use tensor_type::{TensorType, tensor_nbytes};
 pub use ternary::{TernaryRowDecoder, decode_ternary_row};
 pub use tl_tiles::{TL_CONFIG_KEYS, TlConfig, TlTiles, resolve_tiles};

@@ -21,27 +21,17 @@ pub struct BenchArgs {
     /// Model file (GGUF).
     #[arg(short, long)]
     model: PathBuf,
+    #[command(flatten)]
+    runner: load::RunnerArgs,
     /// Prompt length of the prompt-processing test (0 skips it).
     #[arg(short = 'p', long, default_value_t = 128)]
     n_prompt: usize,
     /// Tokens of the generation test (0 skips it).
     #[arg(short = 'n', long, default_value_t = 64)]
     n_gen: usize,
-    /// Worker threads (default: all cores).
-    #[arg(short, long)]
-    threads: Option<usize>,
     /// Timed repetitions of each test (after one warm-up run).
     #[arg(short = 'r', long, default_value_t = 3)]
     repetitions: usize,
-    /// Backend: cpu (SIMD kernels) or reference (the scalar oracle).
-    #[arg(long, value_enum, default_value_t)]
-    backend: load::BackendChoice,
-    /// LM head format on the CPU backend: f16 (as stored) or q8_0.
-    #[arg(long, value_enum, default_value_t)]
-    lm_head: load::LmHeadChoice,
-    /// bitnet.cpp's kernel_config.ini, for TL1/TL2 files that do not record their tiling.
-    #[arg(long)]
-    tl_config: Option<PathBuf>,
 }
 
 /// Runs the tests and prints the table.
@@ -52,7 +42,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     if a.n_prompt == 0 && a.n_gen == 0 {
         bail!("nothing to measure: -p and -n are both 0");
     }
-    load::check_lm_head(a.backend, a.lm_head)?;
+    load::check_lm_head(a.runner.backend, a.runner.lm_head)?;
     // The first query does the CPUID work; later ones read a cache.
     let t_detect = Instant::now();
     let level = bitnet_engine::backend::cpu::simd_level();
@@ -61,11 +51,11 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         "CPU kernels: {level} (features detected in {:.1} µs)",
         t_detect.elapsed().as_secs_f64() * 1e6
     )?;
-    let threads = load::threads(a.threads)?;
+    let threads = load::threads(a.runner.threads)?;
     let file = load::open(&a.model)?;
-    match a.backend {
+    match a.runner.backend {
         load::BackendChoice::Cpu => {
-            let backend = load::cpu_backend(threads, a.lm_head)?;
+            let backend = load::cpu_backend(threads, a.runner.lm_head)?;
             run_tests(&a, &file, threads, backend)
         }
         load::BackendChoice::Reference => {
@@ -80,7 +70,7 @@ fn run_tests<B: Backend>(
     threads: usize,
     backend: B,
 ) -> anyhow::Result<()> {
-    let model = load::load_model(file, &a.model, backend, a.tl_config.as_deref())?;
+    let model = load::load_model(file, &a.model, backend, a.runner.tl_config.as_deref())?;
     let ctx = a.n_prompt.max(a.n_gen).max(1);
     if ctx > model.config.n_ctx_train {
         bail!(
@@ -103,7 +93,7 @@ fn run_tests<B: Backend>(
         out,
         "| model | size | backend | threads | lm head | test | t/s |\n|---|---|---|---|---|---|---|"
     )?;
-    let lm_head = match a.lm_head {
+    let lm_head = match a.runner.lm_head {
         load::LmHeadChoice::F16 => "as stored",
         load::LmHeadChoice::Q8_0 => "q8_0",
     };

@@ -25,6 +25,8 @@ pub struct ChatArgs {
     /// Model file (GGUF).
     #[arg(short, long)]
     model: PathBuf,
+    #[command(flatten)]
+    runner: load::RunnerArgs,
     /// System prompt.
     #[arg(short, long)]
     system: Option<String>,
@@ -37,9 +39,6 @@ pub struct ChatArgs {
     n_predict: usize,
     #[command(flatten)]
     sampling: SamplingArgs,
-    /// Worker threads (default: all cores).
-    #[arg(short, long)]
-    threads: Option<usize>,
     /// Context size in tokens: the whole conversation must fit (default: the model's, at
     /// most 4096).
     #[arg(short = 'c', long)]
@@ -47,15 +46,6 @@ pub struct ChatArgs {
     /// A HF tokenizer.json to encode with instead of the one rebuilt from the GGUF metadata.
     #[arg(long)]
     tokenizer: Option<PathBuf>,
-    /// bitnet.cpp's kernel_config.ini, for TL1/TL2 files that do not record their tiling.
-    #[arg(long)]
-    tl_config: Option<PathBuf>,
-    /// Backend: cpu (SIMD kernels) or reference (the scalar oracle).
-    #[arg(long, value_enum, default_value_t)]
-    backend: load::BackendChoice,
-    /// LM head format on the CPU backend: f16 (as stored) or q8_0 (half the bytes per token).
-    #[arg(long, value_enum, default_value_t)]
-    lm_head: load::LmHeadChoice,
     /// Print each turn's rendered prompt to stderr (to check a template).
     #[arg(long)]
     verbose_prompt: bool,
@@ -63,15 +53,15 @@ pub struct ChatArgs {
 
 /// Runs the chat loop until `/exit` or end of input.
 pub fn chat(a: ChatArgs) -> anyhow::Result<()> {
-    let threads = load::threads(a.threads)?;
+    let threads = load::threads(a.runner.threads)?;
     let file = load::open(&a.model)?;
     let tokenizer = super::tokenize::load_tokenizer(&file, a.tokenizer.as_deref())
         .context("cannot build the tokenizer")?;
     let template = ChatTemplate::for_model(&file, &tokenizer, a.chat_template.as_deref())?;
-    load::check_lm_head(a.backend, a.lm_head)?;
-    match a.backend {
+    load::check_lm_head(a.runner.backend, a.runner.lm_head)?;
+    match a.runner.backend {
         load::BackendChoice::Cpu => {
-            let backend = load::cpu_backend(threads, a.lm_head)?;
+            let backend = load::cpu_backend(threads, a.runner.lm_head)?;
             converse(a, &file, &tokenizer, &template, backend)
         }
         load::BackendChoice::Reference => {
@@ -89,7 +79,7 @@ fn converse<B: Backend>(
     template: &ChatTemplate,
     backend: B,
 ) -> anyhow::Result<()> {
-    let model = load::load_model(file, &a.model, backend, a.tl_config.as_deref())?;
+    let model = load::load_model(file, &a.model, backend, a.runner.tl_config.as_deref())?;
     let ctx = a.ctx_size.unwrap_or(model.config.n_ctx_train.min(4096));
     if ctx < 2 {
         bail!("--ctx-size must be at least 2");

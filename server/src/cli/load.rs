@@ -6,7 +6,7 @@ use bitnet_engine::backend::{Backend, CpuBackend, LmHeadFormat};
 use bitnet_engine::formats::TlConfig;
 use bitnet_engine::gguf::GgufFile;
 use bitnet_engine::model::Model;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `--threads`, defaulting to every core.
 pub fn threads(requested: Option<usize>) -> anyhow::Result<usize> {
@@ -16,6 +16,23 @@ pub fn threads(requested: Option<usize>) -> anyhow::Result<usize> {
         bail!("--threads must be at least 1");
     }
     Ok(n)
+}
+
+/// How and where a model runs: the options `run`, `chat` and `bench` share.
+#[derive(clap::Args, Debug)]
+pub struct RunnerArgs {
+    /// Worker threads (default: all cores).
+    #[arg(short, long)]
+    pub threads: Option<usize>,
+    /// Backend: cpu (SIMD kernels) or reference (the scalar oracle).
+    #[arg(long, value_enum, default_value_t)]
+    pub backend: BackendChoice,
+    /// LM head format on the CPU backend: f16 (as stored) or q8_0 (half the bytes per token).
+    #[arg(long, value_enum, default_value_t)]
+    pub lm_head: LmHeadChoice,
+    /// bitnet.cpp's kernel_config.ini, for TL1/TL2 files that do not record their tiling.
+    #[arg(long)]
+    pub tl_config: Option<PathBuf>,
 }
 
 /// Which backend runs the model (`--backend`).

@@ -19,6 +19,8 @@ pub struct RunArgs {
     /// Model file (GGUF).
     #[arg(short, long)]
     model: PathBuf,
+    #[command(flatten)]
+    runner: load::RunnerArgs,
     /// Prompt text.
     #[arg(short, long, conflicts_with = "prompt_ids")]
     prompt: Option<String>,
@@ -33,9 +35,6 @@ pub struct RunArgs {
     /// Stop when this text appears (repeatable); the stop text is not printed.
     #[arg(long)]
     stop: Vec<String>,
-    /// Worker threads (default: all cores).
-    #[arg(short, long)]
-    threads: Option<usize>,
     /// Context size in tokens (default: the model's, at most 4096).
     #[arg(short = 'c', long)]
     ctx_size: Option<usize>,
@@ -45,15 +44,6 @@ pub struct RunArgs {
     /// A HF tokenizer.json to encode with instead of the one rebuilt from the GGUF metadata.
     #[arg(long)]
     tokenizer: Option<PathBuf>,
-    /// bitnet.cpp's kernel_config.ini, for TL1/TL2 files that do not record their tiling.
-    #[arg(long)]
-    tl_config: Option<PathBuf>,
-    /// Backend: cpu (SIMD kernels) or reference (the scalar oracle).
-    #[arg(long, value_enum, default_value_t)]
-    backend: load::BackendChoice,
-    /// LM head format on the CPU backend: f16 (as stored) or q8_0 (half the bytes per token).
-    #[arg(long, value_enum, default_value_t)]
-    lm_head: load::LmHeadChoice,
     /// Show control tokens (e.g. `<|eot_id|>`) in the output.
     #[arg(long)]
     special: bool,
@@ -64,7 +54,7 @@ pub struct RunArgs {
 
 /// Loads the model, evaluates the prompt, streams generated text and reports speed.
 pub fn run(a: RunArgs) -> anyhow::Result<()> {
-    let threads = load::threads(a.threads)?;
+    let threads = load::threads(a.runner.threads)?;
     let t_load = Instant::now();
     let file = load::open(&a.model)?;
     let tokenizer = match super::tokenize::load_tokenizer(&file, a.tokenizer.as_deref()) {
@@ -77,10 +67,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             return Err(e).context("cannot build the tokenizer (use --prompt-ids to bypass it)");
         }
     };
-    load::check_lm_head(a.backend, a.lm_head)?;
-    match a.backend {
+    load::check_lm_head(a.runner.backend, a.runner.lm_head)?;
+    match a.runner.backend {
         load::BackendChoice::Cpu => {
-            let backend = load::cpu_backend(threads, a.lm_head)?;
+            let backend = load::cpu_backend(threads, a.runner.lm_head)?;
             generate(a, &file, tokenizer, t_load, backend)
         }
         load::BackendChoice::Reference => {
@@ -98,7 +88,7 @@ fn generate<B: Backend>(
     t_load: Instant,
     backend: B,
 ) -> anyhow::Result<()> {
-    let model = load::load_model(file, &a.model, backend, a.tl_config.as_deref())?;
+    let model = load::load_model(file, &a.model, backend, a.runner.tl_config.as_deref())?;
     let load_time = t_load.elapsed();
 
     let prompt: Vec<u32> = match (&a.prompt, &a.prompt_ids, &tokenizer) {

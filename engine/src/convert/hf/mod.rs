@@ -20,10 +20,10 @@ mod vocab;
 
 pub use vocab::tokenizer_metadata;
 
-use super::requantize::{EMBD_TYPES, encode_floats};
+use super::requantize::EMBD_TYPES;
 use super::{ConvertError, write_atomically};
 use crate::formats::ternary::pack_ternary_with_tiles;
-use crate::formats::{TensorType, TlConfig, TlTiles};
+use crate::formats::{TensorType, TlConfig, TlTiles, encode_floats};
 use crate::gguf::{GgufError, GgufValue, GgufWriter};
 use crate::synth::file_type;
 use checkpoint::Checkpoint;
