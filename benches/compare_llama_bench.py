@@ -8,7 +8,10 @@ I2_S for us (the same weights), and runs both benchmarks with the same LM-head f
 
   f16   the tied token embedding as synthesized (F16) for both;
   q8_0  llama.cpp's token embedding requantized to Q8_0 with llama-quantize, ours with
-        `--lm-head q8_0` (the same Q8_0 rule).
+        `--lm-head q8_0` (the same Q8_0 rule);
+  q6_k  both files' token embedding stored as Q6_K (llama-quantize for llama.cpp,
+        `bitnet quantize --embd-type q6_k` for us; the same Q6_K rule, byte-exact), which is
+        how llama.cpp and bitnet.cpp publish BitNet models.
 
 Prints llama-bench's and our pp/tg rates and their ratios.
 
@@ -90,6 +93,7 @@ def main() -> None:
     ap.add_argument("-r", type=int, default=3)
     ap.add_argument("-p", type=int, default=128)
     ap.add_argument("-n", type=int, default=64)
+    ap.add_argument("--heads", default="", help="comma-separated subset of f16,q8_0,q6_k")
     a = ap.parse_args()
     work = Path(os.environ.get("WORK_DIR", "/tmp/bitnet-compare"))
     work.mkdir(parents=True, exist_ok=True)
@@ -109,12 +113,25 @@ def main() -> None:
         run([str(bin_dir / "llama-quantize"), "--allow-requantize", "--token-embedding-type",
              "q8_0", str(models["tq2_0"]), str(q8), "TQ2_0"])
 
+    q6 = work / "synth-2b4t-bitnet-tq2_0-q6head.gguf"
+    if not q6.is_file():
+        run([str(bin_dir / "llama-quantize"), "--allow-requantize", "--token-embedding-type",
+             "q6_k", str(models["tq2_0"]), str(q6), "TQ2_0"])
+    ours_q6 = work / "synth-2b4t-bitnet-i2_s-q6head.gguf"
+    if not ours_q6.is_file():
+        run([bitnet, "quantize", str(models["i2_s"]), str(ours_q6), "--type", "i2_s",
+             "--embd-type", "q6_k"])
+
     print(f"2B-4T-shaped synthetic model, {a.t} threads, {a.r} repetitions")
     print("| LM head | test | llama.cpp TQ2_0 t/s | bitnet-rs I2_S t/s | ratio |")
     print("|---|---|---|---|---|")
-    for head, theirs in (("f16", models["tq2_0"]), ("q8_0", q8)):
+    for head, theirs, mine, flag in (("f16", models["tq2_0"], models["i2_s"], "stored"),
+                                     ("q8_0", q8, models["i2_s"], "q8_0"),
+                                     ("q6_k", q6, ours_q6, "stored")):
+        if a.heads and head not in a.heads.split(","):
+            continue
         lb = llama_bench(bin_dir, theirs, a)
-        ours = our_bench(models["i2_s"], a, head)
+        ours = our_bench(mine, a, flag)
         for test in (f"pp{a.p}", f"tg{a.n}"):
             (lm, ls), (om, osd) = lb[test], ours[test]
             print(f"| {head} | {test} | {lm:.2f} ± {ls:.2f} | {om:.2f} ± {osd:.2f} | "

@@ -43,7 +43,7 @@ fn fix_code(c: u8) -> u8 {
 /// Validates the shapes every implementation relies on. Violations are caller
 /// bugs (the engine validates tensors against the config at load time), so
 /// they panic with a message naming the mismatch instead of reading garbage.
-fn check_shapes(packed: &[u8], rows: usize, cols: usize, q: &[i8], out: &[i32]) {
+pub(crate) fn check_shapes(packed: &[u8], rows: usize, cols: usize, q: &[i8], out: &[i32]) {
     assert!(
         cols.is_multiple_of(I2S_BLOCK_WEIGHTS),
         "i2s_gemv: cols = {cols} is not a multiple of {I2S_BLOCK_WEIGHTS}"
@@ -211,6 +211,65 @@ pub fn i2s_gemv(packed: &[u8], rows: usize, cols: usize, q: &[i8], out: &mut [i3
             q,
             out,
         });
+    }
+}
+
+/// [`i2s_gemv`] at a forced level (tests and benches run each level the CPU has): scalar,
+/// the portable loop, AVX2, AVX-512BW or AVX-512 VNNI. On other architectures every level
+/// above scalar runs the portable loop.
+///
+/// # Panics
+/// As [`i2s_gemv_scalar`], or if the CPU cannot run `level`.
+pub fn i2s_gemv_at(
+    level: crate::Level,
+    packed: &[u8],
+    rows: usize,
+    cols: usize,
+    q: &[i8],
+    out: &mut [i32],
+) {
+    use crate::Level;
+    assert!(level.is_available(), "this CPU cannot run {level}");
+    match level {
+        Level::Scalar => i2s_gemv_scalar(packed, rows, cols, q, out),
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512Vnni => {
+            check_shapes(packed, rows, cols, q, out);
+            x86::avx512_vnni(packed, cols, q, out);
+        }
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => {
+            check_shapes(packed, rows, cols, q, out);
+            if let Some(simd) = pulp::x86::V4::try_new() {
+                pulp::Simd::vectorize(
+                    simd,
+                    x86::Avx512 {
+                        simd,
+                        packed,
+                        cols,
+                        q,
+                        out,
+                    },
+                );
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => {
+            check_shapes(packed, rows, cols, q, out);
+            if let Some(simd) = pulp::x86::V3::try_new() {
+                pulp::Simd::vectorize(
+                    simd,
+                    x86::Avx2 {
+                        simd,
+                        packed,
+                        cols,
+                        q,
+                        out,
+                    },
+                );
+            }
+        }
+        _ => i2s_gemv_portable(packed, rows, cols, q, out),
     }
 }
 

@@ -476,5 +476,8 @@ fn bench_prints_a_table_of_pp_and_tg_rates() {
         "--lm-head",
         "q8_0",
     ]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--lm-head applies to --backend cpu"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--lm-head and --kernel apply to --backend cpu")
+    );
 }

@@ -1,24 +1,35 @@
-//! The SIMD CPU backend: ternary matmuls on `bitnet-cpu-simd`'s I2_S kernel (AVX-512 VNNI /
-//! AVX-512BW / AVX2 / NEON, chosen at run time), the LM head on its F16 or Q8_0 row kernels,
-//! int8 activation quantization and attention spread over a persistent rayon pool.
+//! The SIMD CPU backend: ternary matmuls on `bitnet-cpu-simd`'s kernels (I2_S, masked I2_S,
+//! lookup tables, TQ1_0/TQ2_0; each matrix shape gets the kernel that timed fastest on this
+//! machine, see [`KernelChooser`]), the LM head on its F16, Q8_0 or Q6_K row kernels, and
+//! every parallel operation on a persistent spinning pool ([`SpinPool`]).
 //!
-//! I2_S weights are used in place from the memory map; the other ternary types are repacked to
-//! I2_S codes at load, so one kernel serves them all. The arithmetic is the reference's
-//! (`Σ code·q / s · scale` with the same per-token int8 activations, the same per-head
-//! attention), so ternary outputs are bit-identical to the reference backend and float outputs
-//! differ by summation order only. A ternary weight whose blocks have different scales
-//! (possible in TQ files) or whose rows are not whole 128-blocks stays on the reference path.
-//! RMSNorm, RoPE, the KV store and the gating ops are still the reference backend's.
+//! I2_S weights are used in place from the memory map when their kernel reads I2_S; other
+//! layouts are packed at load from the weights' I2_S codes. The arithmetic is the reference's
+//! (`Σ w·q / s · scale` with the same per-token int8 activations, the same per-head
+//! attention), so ternary outputs are bit-identical to the reference backend whatever the
+//! kernel, and float outputs differ by summation order only. A TQ tensor whose blocks have
+//! different scales runs in place on its TQ kernel; a ternary weight whose rows are not whole
+//! 128-blocks stays on the reference path.
+//! RMSNorm, RoPE, the FFN gates, residual add and scale, and attention's scores, softmax and
+//! weighted sum run on `bitnet_cpu_simd::float_ops` (the reference's arithmetic, vectorised:
+//! bit-identical for the elementwise ops, within float rounding for the sums and the
+//! exponential), with the reference's shape checks; prompt batches spread them over the pool.
+//! The KV store is still the reference backend's.
 
-use super::cpu_float::{FloatMatrix, par_bands, scatter_bands};
+use super::cpu_float::{FloatMatrix, is_float_matrix_type, par_bands, scatter_bands};
+pub use super::cpu_kernel_choice::{ChoiceSource, KernelChoice, KernelChooser, cpu_model};
+use super::cpu_pool::SpinPool;
+pub use super::cpu_ternary::TernaryKernel;
+use super::cpu_ternary::{Packed, TernaryMatrix};
 use super::reference::{AttnPlan, RefQBuf, RefWeight};
 use super::{
     AttnShape, Backend, BackendError, DeviceInfo, DeviceKind, MatmulInput, ReferenceBackend,
     SeqChunk, WeightSource,
 };
-use crate::formats::{TensorType, TernaryRowDecoder, i2s};
-use crate::gguf::TensorData;
-use rayon::prelude::*;
+use crate::formats::{FormatError, TensorType, TernaryRowDecoder, i2s, tensor_nbytes};
+/// Instruction-set levels of the CPU kernels (detection, and the levels this CPU can run).
+pub use bitnet_cpu_simd::Level;
+use std::path::PathBuf;
 
 pub use super::cpu_float::LmHeadFormat;
 
@@ -32,48 +43,18 @@ pub fn simd_level() -> &'static str {
 pub struct CpuBackend {
     info: DeviceInfo,
     reference: ReferenceBackend,
-    pool: rayon::ThreadPool,
+    pool: SpinPool,
     lm_head: LmHeadFormat,
-}
-
-/// I2_S code bytes: the file's own (an I2_S tensor is used in place, without its scale
-/// tail) or repacked from another ternary type.
-pub enum Codes {
-    /// The file's bytes (shared with the memory map).
-    File(TensorData),
-    /// Repacked at load.
-    Owned(Vec<u8>),
-}
-
-impl Codes {
-    /// The first `len` bytes: the codes of a rows×cols matrix are rows·cols/4 bytes (an I2_S
-    /// tensor's scale tail follows them in the file).
-    pub fn bytes(&self, len: usize) -> &[u8] {
-        match self {
-            Codes::File(d) => &d[..len],
-            Codes::Owned(v) => &v[..len],
-        }
-    }
+    kernels: KernelChooser,
 }
 
 /// A weight in the CPU backend's execution layout.
 pub enum CpuWeight {
-    /// Ternary codes as I2_S bytes (no tail) and the tensor's one scale.
-    I2s {
-        /// Tensor name, for errors.
-        name: String,
-        /// Output rows.
-        rows: usize,
-        /// Input columns (a multiple of 128).
-        cols: usize,
-        /// rows·cols/4 code bytes.
-        packed: Codes,
-        /// The scale every code multiplies.
-        scale: f32,
-    },
-    /// An F16 matrix (the embedding and LM head), read in place from the file.
-    F16 {
-        /// The matrix, multiplied as F16 or Q8_0 (`--lm-head`).
+    /// A ternary matrix in its kernel's layout.
+    Ternary(TernaryMatrix),
+    /// A float matrix (the embedding and LM head: F16, Q8_0 or Q6_K in the file).
+    Float {
+        /// The matrix, multiplied as stored or converted at load (`--lm-head`).
         matrix: FloatMatrix,
         /// The same weight on the reference path (embedding lookups).
         reference: RefWeight,
@@ -86,10 +67,7 @@ impl CpuBackend {
     /// A backend running on `threads` worker threads (at least 1).
     pub fn new(threads: usize) -> Result<Self, BackendError> {
         let threads = threads.max(1);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("bitnet-cpu-{i}"))
-            .build()
+        let pool = SpinPool::new(threads, "bitnet-cpu")
             .map_err(|e| BackendError::Device(format!("cannot start the thread pool: {e}")))?;
         Ok(CpuBackend {
             info: DeviceInfo {
@@ -99,12 +77,26 @@ impl CpuBackend {
             },
             reference: ReferenceBackend::new(threads),
             pool,
-            lm_head: LmHeadFormat::F16,
+            lm_head: LmHeadFormat::Stored,
+            kernels: KernelChooser::new(threads, None, None),
         })
     }
 
-    /// Multiplies F16 float matrices (the LM head) in `format` (Q8_0: quantized at load, half
-    /// the bytes read per token).
+    /// Decides the ternary kernel of each matrix shape: `forced` (`--kernel`), else timed at
+    /// load and remembered in `cache` (see [`KernelChooser::default_cache_path`]); without a
+    /// cache every load times its shapes again.
+    pub fn with_kernels(mut self, forced: Option<TernaryKernel>, cache: Option<PathBuf>) -> Self {
+        self.kernels = KernelChooser::new(self.info.threads, forced, cache);
+        self
+    }
+
+    /// The ternary kernel chosen for each matrix shape loaded so far, with the timings.
+    pub fn kernel_report(&self) -> Vec<KernelChoice> {
+        self.kernels.report()
+    }
+
+    /// Multiplies float matrices (the LM head) in `format`: as stored, or converted at load
+    /// (Q8_0 reads about half the bytes per token of F16, Q6_K about 40 %).
     pub fn with_lm_head(mut self, format: LmHeadFormat) -> Self {
         self.lm_head = format;
         self
@@ -172,35 +164,53 @@ impl Backend for CpuBackend {
             source,
         };
         let fits_kernel = cols <= bitnet_cpu_simd::i2s_gemv::MAX_COLS;
-        if w.ty == TensorType::I2_S && fits_kernel {
-            // `scale` checks the size and shape of the whole tensor.
-            let scale = i2s::scale(&w.data, rows, cols).map_err(werr)?;
-            return Ok(CpuWeight::I2s {
-                name: w.name.to_string(),
-                rows,
-                cols,
-                packed: Codes::File(w.data.clone()),
-                scale,
-            });
-        }
         if w.ty.is_ternary() && fits_kernel {
-            // The decoder behind `repack_i2s` validates the tensor.
-            if let Some((packed, scale)) = repack_i2s(w)? {
-                return Ok(CpuWeight::I2s {
-                    name: w.name.to_string(),
+            let codes = if w.ty == TensorType::I2_S {
+                // `scale` checks the size and shape of the whole tensor.
+                let scale = i2s::scale(&w.data, rows, cols).map_err(werr)?;
+                Some((Packed::File(w.data.clone()), scale))
+            } else {
+                // The decoder behind `repack_i2s` validates the tensor.
+                repack_i2s(w)?.map(|(p, s)| (Packed::Owned(p), s))
+            };
+            if let Some((codes, scale)) = codes {
+                let kernel = self.kernels.choose(&self.pool, rows, cols, |k| {
+                    TernaryMatrix::from_i2s(w.name, rows, cols, codes.clone(), scale, k).ok()
+                });
+                return Ok(CpuWeight::Ternary(TernaryMatrix::from_i2s(
+                    w.name, rows, cols, codes, scale, kernel,
+                )?));
+            }
+            // A TQ tensor whose blocks have different scales runs in place on its own kernel.
+            let tq = match w.ty {
+                TensorType::TQ2_0 => Some(TernaryKernel::Tq2),
+                TensorType::TQ1_0 => Some(TernaryKernel::Tq1),
+                _ => None,
+            };
+            if let Some(kernel) = tq.filter(|k| k.usable(cols)) {
+                let need = tensor_nbytes(w.ty, &[cols as u64, rows as u64]).map_err(werr)?;
+                if w.data.len() as u64 != need {
+                    return Err(werr(FormatError::BadLength {
+                        ty: w.ty,
+                        got: w.data.len(),
+                        expected: need as usize,
+                    }));
+                }
+                return Ok(CpuWeight::Ternary(TernaryMatrix::tq_in_place(
+                    w.name,
                     rows,
                     cols,
-                    packed: Codes::Owned(packed),
-                    scale,
-                });
+                    w.data.clone(),
+                    kernel,
+                )));
             }
         }
         let reference = self.reference.upload_weight(w)?;
-        Ok(if w.ty == TensorType::F16 {
-            let matrix = FloatMatrix::new(rows, cols, w.data.clone());
-            // Quantized now rather than at the first token, so load time holds the cost.
-            matrix.prepare(self.lm_head)?;
-            CpuWeight::F16 { matrix, reference }
+        Ok(if is_float_matrix_type(w.ty) {
+            let matrix = FloatMatrix::new(rows, cols, w.ty, w.data.clone());
+            // Converted now rather than at the first token, so load time holds the cost.
+            matrix.prepare(&self.pool, self.lm_head)?;
+            CpuWeight::Float { matrix, reference }
         } else {
             CpuWeight::Reference(reference)
         })
@@ -208,8 +218,8 @@ impl Backend for CpuBackend {
 
     fn weight_is_ternary(&self, w: &CpuWeight) -> bool {
         match w {
-            CpuWeight::I2s { .. } => true,
-            CpuWeight::F16 { .. } => false,
+            CpuWeight::Ternary(_) => true,
+            CpuWeight::Float { .. } => false,
             CpuWeight::Reference(r) => self.reference.weight_is_ternary(r),
         }
     }
@@ -233,12 +243,12 @@ impl Backend for CpuBackend {
         out: &mut Vec<f32>,
     ) -> Result<(), BackendError> {
         match table {
-            CpuWeight::F16 { reference, .. } | CpuWeight::Reference(reference) => {
+            CpuWeight::Float { reference, .. } | CpuWeight::Reference(reference) => {
                 self.reference.embed(reference, ids, out)
             }
-            CpuWeight::I2s { name, .. } => Err(BackendError::Shape {
+            CpuWeight::Ternary(t) => Err(BackendError::Shape {
                 op: "embed",
-                why: format!("'{name}' is a ternary matrix, not an embedding table"),
+                why: format!("'{}' is a ternary matrix, not an embedding table", t.name),
             }),
         }
     }
@@ -252,7 +262,30 @@ impl Backend for CpuBackend {
         eps: f32,
         out: &mut Vec<f32>,
     ) -> Result<(), BackendError> {
-        self.reference.rms_norm(x, w, rows, dim, eps, out)
+        use super::reference::need;
+        need("rms_norm", "input", x.len(), rows * dim)?;
+        need("rms_norm", "output", out.len(), rows * dim)?;
+        need("rms_norm", "weight", w.len(), dim)?;
+        if dim == 0 {
+            return Ok(());
+        }
+        let (x, w, out) = (&x[..rows * dim], &w[..dim], &mut out[..rows * dim]);
+        let norm =
+            |(o, xr): (&mut [f32], &[f32])| bitnet_cpu_simd::float_ops::rms_norm(xr, w, eps, o);
+        if rows * dim < PAR_MIN_VALUES {
+            out.chunks_mut(dim).zip(x.chunks(dim)).for_each(norm);
+        } else {
+            // Prompt batches: one row per task, a few rows together when they are narrow.
+            let rows_per_task = PAR_MIN_ROW_VALUES.div_ceil(dim);
+            let items = out
+                .chunks_mut(dim * rows_per_task)
+                .zip(x.chunks(dim * rows_per_task))
+                .collect();
+            self.pool.each(items, |_, (o, xs): (&mut [f32], &[f32])| {
+                o.chunks_mut(dim).zip(xs.chunks(dim)).for_each(norm)
+            });
+        }
+        Ok(())
     }
 
     fn quantize_act(
@@ -285,12 +318,13 @@ impl Backend for CpuBackend {
             }
             return Ok(());
         }
-        self.pool.install(|| {
-            q[..rows * cols]
-                .par_chunks_mut(cols.max(1))
-                .zip(scale[..rows].par_iter_mut())
-                .zip(x[..rows * cols].par_chunks(cols.max(1)))
-                .for_each(|((qr, s), xr)| *s = bitnet_cpu_simd::quantize_row_i8(xr, qr).scale);
+        let items = q[..rows * cols]
+            .chunks_mut(cols.max(1))
+            .zip(scale[..rows].iter_mut())
+            .zip(x[..rows * cols].chunks(cols.max(1)))
+            .collect();
+        self.pool.each(items, |_, ((qr, s), xr)| {
+            *s = bitnet_cpu_simd::quantize_row_i8(xr, qr).scale
         });
         Ok(())
     }
@@ -312,14 +346,8 @@ impl Backend for CpuBackend {
                 };
                 self.reference.matmul(r, &inner, out)
             }
-            CpuWeight::I2s {
-                name,
-                rows: m,
-                cols: k,
-                packed,
-                scale,
-            } => {
-                let (m, k) = (*m, *k);
+            CpuWeight::Ternary(t) => {
+                let (m, k, name) = (t.rows, t.cols, &t.name);
                 let q = input.q.ok_or_else(|| {
                     shape(format!(
                         "'{name}' is ternary but no int8 activations were given"
@@ -332,26 +360,25 @@ impl Backend for CpuBackend {
                         out.len()
                     )));
                 }
-                // Σq per token turns the kernel's unsigned-code sums into Σ w·q.
+                // Σq per token turns the I2_S kernels' unsigned-code sums into Σ w·q.
                 let sums: Vec<i32> = (0..n)
                     .map(|t| q.q[t * k..(t + 1) * k].iter().map(|&v| i32::from(v)).sum())
                     .collect();
-                let packed = packed.bytes(m * k / 4);
-                let chunk = self.chunk_rows(m);
+                let chunk = self.chunk_rows(m).next_multiple_of(t.row_align());
                 let out = &mut out[..n * m];
                 // Each task owns a band of output rows for every token.
                 let bands = par_bands(&self.pool, m, chunk, |r0, r1| {
                     let rows = r1 - r0;
-                    let band = &packed[r0 * k / 4..r1 * k / 4];
                     let mut raw = vec![0i32; rows];
                     let mut y = vec![0f32; rows * n];
-                    for t in 0..n {
-                        let qt = &q.q[t * k..(t + 1) * k];
-                        bitnet_cpu_simd::i2s_gemv(band, rows, k, qt, &mut raw);
-                        let s = q.scale[t];
-                        for (o, &v) in y[t * rows..(t + 1) * rows].iter_mut().zip(&raw) {
+                    for tok in 0..n {
+                        let qt = &q.q[tok * k..(tok + 1) * k];
+                        let yt = &mut y[tok * rows..(tok + 1) * rows];
+                        t.band(r0, r1, qt, sums[tok], &mut raw, yt);
+                        let s = q.scale[tok];
+                        for o in yt.iter_mut() {
                             // The reference's expression: Σ w·q / s · scale.
-                            *o = (v - sums[t]) as f32 / s * scale;
+                            *o = *o / s * t.scale;
                         }
                     }
                     y
@@ -359,7 +386,7 @@ impl Backend for CpuBackend {
                 scatter_bands(bands, n, m, out);
                 Ok(())
             }
-            CpuWeight::F16 { matrix, .. } => {
+            CpuWeight::Float { matrix, .. } => {
                 let (m, k) = (matrix.rows, matrix.cols);
                 if input.x.len() < n * k || out.len() < n * m {
                     return Err(shape(format!(
@@ -381,7 +408,16 @@ impl Backend for CpuBackend {
     }
 
     fn scale(&self, x: &mut Vec<f32>, len: usize, s: f32) -> Result<(), BackendError> {
-        self.reference.scale(x, len, s)
+        super::reference::need("scale", "input", x.len(), len)?;
+        let x = &mut x[..len];
+        if len < PAR_MIN_VALUES {
+            bitnet_cpu_simd::float_ops::scale(x, s);
+        } else {
+            let piece = self.piece_len(len);
+            self.pool
+                .chunks_mut(x, piece, |_, p| bitnet_cpu_simd::float_ops::scale(p, s));
+        }
+        Ok(())
     }
 
     fn rope_neox(
@@ -393,8 +429,42 @@ impl Backend for CpuBackend {
         n_rot: usize,
         theta: f32,
     ) -> Result<(), BackendError> {
-        self.reference
-            .rope_neox(x, positions, n_heads, head_dim, n_rot, theta)
+        use bitnet_cpu_simd::float_ops::{rope_cos_sin, rope_neox};
+        let dim = n_heads * head_dim;
+        super::reference::check_rope(x.len(), positions.len(), dim, head_dim, n_rot)?;
+        if dim == 0 || n_rot == 0 {
+            return Ok(());
+        }
+        let half = n_rot / 2;
+        // One table per row (position), computed as the reference computes it, shared by the
+        // row's heads.
+        let row = |(cos, sin): &mut (Vec<f32>, Vec<f32>), (xr, &pos): (&mut [f32], &usize)| {
+            rope_cos_sin(pos, theta, cos, sin);
+            for head in xr.chunks_exact_mut(head_dim) {
+                rope_neox(head, cos, sin);
+            }
+        };
+        let table = || (vec![0f32; half], vec![0f32; half]);
+        let x = &mut x[..positions.len() * dim];
+        if positions.len() < 4 {
+            let mut t = table();
+            x.chunks_mut(dim)
+                .zip(positions)
+                .for_each(|r| row(&mut t, r));
+        } else {
+            // A few rows per task, each task with its own table.
+            let per_task = positions.len().div_ceil(self.info.threads * 4);
+            let items = x
+                .chunks_mut(dim * per_task)
+                .zip(positions.chunks(per_task))
+                .collect();
+            self.pool
+                .each(items, |_, (xs, ps): (&mut [f32], &[usize])| {
+                    let mut t = table();
+                    xs.chunks_mut(dim).zip(ps).for_each(|r| row(&mut t, r));
+                });
+        }
+        Ok(())
     }
 
     fn kv_store(
@@ -416,24 +486,29 @@ impl Backend for CpuBackend {
         shape: AttnShape,
         out: &mut Vec<f32>,
     ) -> Result<(), BackendError> {
-        // The reference's per-(row, head) computation, pairs spread over the pool.
+        // The reference's per-(row, head) computation on the vector kernels (scores, softmax,
+        // weighted sum of value rows), pairs spread over the pool.
         let plan = AttnPlan::new(q, k_cache, v_cache, chunk, shape, out)?;
         let q_dim = shape.n_head * shape.head_dim;
         let rows = &mut out[chunk.row * q_dim..(chunk.row + chunk.len) * q_dim];
         let ctx = chunk.pos + chunk.len;
-        self.pool.install(|| {
-            rows.par_chunks_mut(shape.head_dim.max(1))
-                .enumerate()
-                .for_each_init(
-                    || vec![0f32; ctx],
-                    |scores, (idx, o)| plan.attend(q, k_cache, v_cache, idx, scores, o),
-                );
+        // (row, head) pairs in a few groups per thread, each group with its own scores.
+        let hd = shape.head_dim.max(1);
+        let pairs = rows.len() / hd;
+        let per_task = pairs.div_ceil(self.info.threads * 4).max(1);
+        let items = rows.chunks_mut(hd * per_task).collect();
+        self.pool.each(items, |task, group: &mut [f32]| {
+            let mut scores = vec![0f32; ctx];
+            for (j, o) in group.chunks_mut(hd).enumerate() {
+                plan.attend_simd(q, k_cache, v_cache, task * per_task + j, &mut scores, o);
+            }
         });
         Ok(())
     }
 
     fn add(&self, x: &mut Vec<f32>, y: &Vec<f32>, len: usize) -> Result<(), BackendError> {
-        self.reference.add(x, y, len)
+        let f = bitnet_cpu_simd::float_ops::add;
+        self.zip_op("add", ["x", "y"], x, y, len, f)
     }
 
     fn relu2_mul(
@@ -442,11 +517,13 @@ impl Backend for CpuBackend {
         up: &Vec<f32>,
         len: usize,
     ) -> Result<(), BackendError> {
-        self.reference.relu2_mul(gate, up, len)
+        let f = bitnet_cpu_simd::float_ops::relu2_mul;
+        self.zip_op("relu2_mul", ["gate", "up"], gate, up, len, f)
     }
 
     fn silu_mul(&self, gate: &mut Vec<f32>, up: &Vec<f32>, len: usize) -> Result<(), BackendError> {
-        self.reference.silu_mul(gate, up, len)
+        let f = bitnet_cpu_simd::float_ops::silu_mul;
+        self.zip_op("silu_mul", ["gate", "up"], gate, up, len, f)
     }
 
     fn gather_rows(
@@ -461,5 +538,195 @@ impl Backend for CpuBackend {
 
     fn read(&self, buf: &Vec<f32>, out: &mut [f32]) -> Result<(), BackendError> {
         self.reference.read(buf, out)
+    }
+}
+
+/// Elementwise work below this many values stays on the calling thread: a decode step's rows
+/// (2560 to 6912 values) take less time than waking the pool.
+const PAR_MIN_VALUES: usize = 1 << 15;
+
+/// Row ops on the pool take rows in groups of at least this many values, so narrow rows do
+/// not cost a task each.
+const PAR_MIN_ROW_VALUES: usize = 4096;
+
+/// The float ops' plumbing: shape checks as the reference makes them, then the work on the
+/// calling thread or spread over the pool.
+impl CpuBackend {
+    /// Pieces of a `len`-value elementwise op for the pool: a few per thread, whole 64-value
+    /// runs so every piece but the last is made of full vectors.
+    fn piece_len(&self, len: usize) -> usize {
+        len.div_ceil(self.info.threads * 4)
+            .next_multiple_of(64)
+            .max(PAR_MIN_VALUES / 4)
+    }
+
+    /// `f(x, y)` over the first `len` values of both, in pieces on the pool when there are
+    /// many; `names` are the buffers' names for the shape error.
+    fn zip_op(
+        &self,
+        op: &'static str,
+        names: [&str; 2],
+        x: &mut [f32],
+        y: &[f32],
+        len: usize,
+        f: fn(&mut [f32], &[f32]),
+    ) -> Result<(), BackendError> {
+        super::reference::need(op, names[0], x.len(), len)?;
+        super::reference::need(op, names[1], y.len(), len)?;
+        let (x, y) = (&mut x[..len], &y[..len]);
+        if len < PAR_MIN_VALUES {
+            f(x, y);
+        } else {
+            let piece = self.piece_len(len);
+            let items = x.chunks_mut(piece).zip(y.chunks(piece)).collect();
+            self.pool
+                .each(items, |_, (a, b): (&mut [f32], &[f32])| f(a, b));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod float_op_tests {
+    //! The float ops against the reference backend, at prompt-batch sizes (the pool's paths)
+    //! and decode sizes (inline). Elementwise ops, RMSNorm and RoPE are bit-identical to it;
+    //! SiLU is held to `1e-5·|gate·up|` and attention to `1e-5·max|v|` per element (its
+    //! output is a convex combination of value rows).
+    use super::*;
+
+    fn data(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    fn backends() -> (CpuBackend, ReferenceBackend) {
+        (CpuBackend::new(2).expect("pool"), ReferenceBackend::new(2))
+    }
+
+    #[test]
+    fn rms_norm_equals_the_reference() {
+        let (cpu, re) = backends();
+        for (rows, dim) in [(1, 2560), (64, 1024), (3, 17), (40, 1)] {
+            let (x, w) = (data(rows * dim + 5, 1), data(dim, 2));
+            let (mut a, mut b) = (vec![0f32; rows * dim], vec![0f32; rows * dim]);
+            cpu.rms_norm(&x, &w, rows, dim, 1e-5, &mut a).expect("cpu");
+            re.rms_norm(&x, &w, rows, dim, 1e-5, &mut b)
+                .expect("reference");
+            assert_eq!(a, b, "{rows}×{dim}");
+        }
+    }
+
+    #[test]
+    fn elementwise_ops_equal_the_reference() {
+        let (cpu, re) = backends();
+        for len in [2561, 100_003] {
+            let (x, y) = (data(len + 3, 3), data(len + 3, 4));
+            let (mut a, mut b) = (x.clone(), x.clone());
+            cpu.add(&mut a, &y, len).expect("cpu");
+            re.add(&mut b, &y, len).expect("reference");
+            assert_eq!(a, b, "add {len}");
+            cpu.scale(&mut a, len, -1.75).expect("cpu");
+            re.scale(&mut b, len, -1.75).expect("reference");
+            assert_eq!(a, b, "scale {len}");
+            cpu.relu2_mul(&mut a, &y, len).expect("cpu");
+            re.relu2_mul(&mut b, &y, len).expect("reference");
+            assert_eq!(a, b, "relu2_mul {len}");
+            let (mut a, mut b) = (x.clone(), x.clone());
+            let y: Vec<f32> = y.iter().map(|v| v * 20.0).collect();
+            cpu.silu_mul(&mut a, &y, len).expect("cpu");
+            re.silu_mul(&mut b, &y, len).expect("reference");
+            for i in 0..len + 3 {
+                let tol = 1e-5 * (x[i] * y[i]).abs();
+                assert!((a[i] - b[i]).abs() <= tol, "silu_mul {len}[{i}]");
+            }
+        }
+    }
+
+    #[test]
+    fn rope_equals_the_reference() {
+        let (cpu, re) = backends();
+        for (rows, n_heads, head_dim, n_rot) in [(1, 20, 128, 128), (16, 4, 64, 32), (3, 2, 6, 6)] {
+            let positions: Vec<usize> = (0..rows).map(|r| 3 * r + 7).collect();
+            let x = data(rows * n_heads * head_dim, 5);
+            let (mut a, mut b) = (x.clone(), x);
+            cpu.rope_neox(&mut a, &positions, n_heads, head_dim, n_rot, 500_000.0)
+                .expect("cpu");
+            re.rope_neox(&mut b, &positions, n_heads, head_dim, n_rot, 500_000.0)
+                .expect("reference");
+            assert_eq!(
+                a, b,
+                "{rows} rows × {n_heads} heads of {head_dim}, n_rot {n_rot}"
+            );
+        }
+    }
+
+    #[test]
+    fn attention_matches_the_reference() {
+        let (cpu, re) = backends();
+        let shape = AttnShape {
+            n_head: 4,
+            n_kv_head: 2,
+            head_dim: 64,
+        };
+        let (q_dim, kv_dim) = (4 * 64, 2 * 64);
+        for chunk in [
+            SeqChunk {
+                row: 0,
+                len: 1,
+                pos: 40,
+            },
+            SeqChunk {
+                row: 2,
+                len: 9,
+                pos: 5,
+            },
+        ] {
+            let ctx = chunk.pos + chunk.len;
+            let q: Vec<f32> = data((chunk.row + chunk.len) * q_dim, 6);
+            let k = data(ctx * kv_dim, 7);
+            let v: Vec<f32> = data(ctx * kv_dim, 8).iter().map(|x| x * 3.0).collect();
+            let vmax = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+            let (mut a, mut b) = (vec![0f32; q.len()], vec![0f32; q.len()]);
+            cpu.attention(&q, &k, &v, chunk, shape, &mut a)
+                .expect("cpu");
+            re.attention(&q, &k, &v, chunk, shape, &mut b)
+                .expect("reference");
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                assert!((x - y).abs() <= 1e-5 * vmax, "{chunk:?}[{i}]: {x} vs {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_shapes_fail_as_in_the_reference() {
+        let (cpu, re) = backends();
+        let (x, w) = (data(10, 1), data(4, 2));
+        let (mut a, mut b) = (vec![0f32; 12], vec![0f32; 12]);
+        let e = |r: Result<(), BackendError>| format!("{}", r.expect_err("must fail"));
+        assert_eq!(
+            e(cpu.rms_norm(&x, &w, 3, 4, 1e-5, &mut a)),
+            e(re.rms_norm(&x, &w, 3, 4, 1e-5, &mut b))
+        );
+        assert_eq!(e(cpu.add(&mut a, &x, 11)), e(re.add(&mut b, &x, 11)));
+        assert_eq!(
+            e(cpu.relu2_mul(&mut a, &x, 11)),
+            e(re.relu2_mul(&mut b, &x, 11))
+        );
+        assert_eq!(e(cpu.scale(&mut a, 13, 2.0)), e(re.scale(&mut b, 13, 2.0)));
+        assert_eq!(
+            e(cpu.rope_neox(&mut a, &[0, 1], 2, 3, 3, 1e4)),
+            e(re.rope_neox(&mut b, &[0, 1], 2, 3, 3, 1e4))
+        );
+        assert_eq!(
+            e(cpu.rope_neox(&mut a, &[0, 1, 2], 2, 4, 4, 1e4)),
+            e(re.rope_neox(&mut b, &[0, 1, 2], 2, 4, 4, 1e4))
+        );
     }
 }

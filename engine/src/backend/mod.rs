@@ -7,6 +7,9 @@
 
 pub mod cpu;
 mod cpu_float;
+mod cpu_kernel_choice;
+mod cpu_pool;
+mod cpu_ternary;
 mod error;
 pub mod reference;
 

@@ -204,13 +204,64 @@ impl AttnPlan {
             o.iter_mut().zip(vj).for_each(|(a, &b)| *a += p * b);
         }
     }
+
+    /// [`AttnPlan::attend`] on `bitnet-cpu-simd`'s vector kernels: the same scores, softmax
+    /// and weighted sum of value rows, equal to it within float rounding (lane-wise sums,
+    /// fused multiply-adds, a vector exponential within 2e-7 relative).
+    pub(crate) fn attend_simd(
+        &self,
+        q: &[f32],
+        k_cache: &[f32],
+        v_cache: &[f32],
+        idx: usize,
+        scores: &mut [f32],
+        o: &mut [f32],
+    ) {
+        use bitnet_cpu_simd::float_ops::{attn_scores, softmax, weighted_sum};
+        let (i, h) = (idx / self.n_head, idx % self.n_head);
+        let hd = self.head_dim;
+        let n_ctx = self.chunk.pos + i + 1;
+        // This query's KV head: its rows start at g·hd and repeat every kv_dim values.
+        let head_start = (h / self.group) * hd;
+        let qh = &q[(self.chunk.row + i) * self.q_dim + h * hd..][..hd];
+        let scores = &mut scores[..n_ctx];
+        attn_scores(qh, &k_cache[head_start..], self.kv_dim, self.scale, scores);
+        softmax(scores);
+        weighted_sum(scores, &v_cache[head_start..], self.kv_dim, &mut o[..hd]);
+    }
 }
 
 fn shape_err(op: &'static str, why: String) -> BackendError {
     BackendError::Shape { op, why }
 }
 
-fn need(op: &'static str, what: &str, have: usize, want: usize) -> Result<(), BackendError> {
+/// The shape checks of `rope_neox` (shared with the CPU backend): `rows` rows of `dim` values
+/// in `x_len`, and an even `n_rot` within the head.
+pub(super) fn check_rope(
+    x_len: usize,
+    rows: usize,
+    dim: usize,
+    head_dim: usize,
+    n_rot: usize,
+) -> Result<(), BackendError> {
+    need("rope", "input", x_len, rows * dim)?;
+    if n_rot > head_dim || !n_rot.is_multiple_of(2) {
+        return Err(shape_err(
+            "rope",
+            format!("n_rot {n_rot} must be even and ≤ head_dim {head_dim}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `Err(Shape)` unless a buffer of `have` values holds the `want` an op needs (shared with the
+/// CPU backend, so both reject a bad shape with the same error).
+pub(super) fn need(
+    op: &'static str,
+    what: &str,
+    have: usize,
+    want: usize,
+) -> Result<(), BackendError> {
     if have < want {
         return Err(shape_err(
             op,
@@ -476,13 +527,7 @@ impl Backend for ReferenceBackend {
         theta: f32,
     ) -> Result<(), BackendError> {
         let dim = n_heads * head_dim;
-        need("rope", "input", x.len(), positions.len() * dim)?;
-        if n_rot > head_dim || !n_rot.is_multiple_of(2) {
-            return Err(shape_err(
-                "rope",
-                format!("n_rot {n_rot} must be even and ≤ head_dim {head_dim}"),
-            ));
-        }
+        check_rope(x.len(), positions.len(), dim, head_dim, n_rot)?;
         let half = n_rot / 2;
         // Angles by repeated multiplication, as ggml computes them, to stay within an ulp of it.
         let theta_scale = theta.powf(-2.0 / n_rot as f32);

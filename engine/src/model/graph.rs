@@ -103,6 +103,11 @@ impl<B: Backend> Model<B> {
         &self.backend.info().name
     }
 
+    /// The backend the weights live on (for its reports, such as the CPU kernel choices).
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
     /// A new empty KV cache for up to `capacity` tokens (at most the training context).
     pub fn new_cache(&self, capacity: usize) -> Result<KvCache<B>, ModelError> {
         if capacity == 0 {

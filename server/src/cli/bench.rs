@@ -6,7 +6,7 @@
 
 use super::load;
 use anyhow::bail;
-use bitnet_engine::backend::{Backend, ReferenceBackend};
+use bitnet_engine::backend::{Backend, CpuBackend, ReferenceBackend};
 use bitnet_engine::gguf::GgufFile;
 use bitnet_engine::model::LogitsWanted;
 use bitnet_engine::session::Session;
@@ -42,7 +42,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     if a.n_prompt == 0 && a.n_gen == 0 {
         bail!("nothing to measure: -p and -n are both 0");
     }
-    load::check_lm_head(a.runner.backend, a.runner.lm_head)?;
+    load::check_cpu_options(&a.runner)?;
     // The first query does the CPUID work; later ones read a cache.
     let t_detect = Instant::now();
     let level = bitnet_engine::backend::cpu::simd_level();
@@ -55,7 +55,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     let file = load::open(&a.model)?;
     match a.runner.backend {
         load::BackendChoice::Cpu => {
-            let backend = load::cpu_backend(threads, a.runner.lm_head)?;
+            let backend = load::cpu_backend(threads, &a.runner)?;
             run_tests(&a, &file, threads, backend)
         }
         load::BackendChoice::Reference => {
@@ -64,13 +64,19 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     }
 }
 
-fn run_tests<B: Backend>(
+fn run_tests<B: Backend + 'static>(
     a: &BenchArgs,
     file: &GgufFile,
     threads: usize,
     backend: B,
 ) -> anyhow::Result<()> {
     let model = load::load_model(file, &a.model, backend, a.runner.tl_config.as_deref())?;
+    if let Some(cpu) = (model.backend() as &dyn std::any::Any).downcast_ref::<CpuBackend>() {
+        let mut out = std::io::stdout();
+        for c in cpu.kernel_report() {
+            writeln!(out, "{}", super::devices::describe_choice(&c))?;
+        }
+    }
     let ctx = a.n_prompt.max(a.n_gen).max(1);
     if ctx > model.config.n_ctx_train {
         bail!(
@@ -93,10 +99,7 @@ fn run_tests<B: Backend>(
         out,
         "| model | size | backend | threads | lm head | test | t/s |\n|---|---|---|---|---|---|---|"
     )?;
-    let lm_head = match a.runner.lm_head {
-        load::LmHeadChoice::F16 => "as stored",
-        load::LmHeadChoice::Q8_0 => "q8_0",
-    };
+    let lm_head = a.runner.lm_head.format().name();
     for (test, n) in [("pp", a.n_prompt), ("tg", a.n_gen)] {
         if n == 0 {
             continue;

@@ -58,10 +58,10 @@ pub fn chat(a: ChatArgs) -> anyhow::Result<()> {
     let tokenizer = super::tokenize::load_tokenizer(&file, a.tokenizer.as_deref())
         .context("cannot build the tokenizer")?;
     let template = ChatTemplate::for_model(&file, &tokenizer, a.chat_template.as_deref())?;
-    load::check_lm_head(a.runner.backend, a.runner.lm_head)?;
+    load::check_cpu_options(&a.runner)?;
     match a.runner.backend {
         load::BackendChoice::Cpu => {
-            let backend = load::cpu_backend(threads, a.runner.lm_head)?;
+            let backend = load::cpu_backend(threads, &a.runner)?;
             converse(a, &file, &tokenizer, &template, backend)
         }
         load::BackendChoice::Reference => {

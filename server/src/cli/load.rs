@@ -2,6 +2,7 @@
 
 use super::progress::with_bar;
 use anyhow::{Context, bail};
+use bitnet_engine::backend::cpu::{KernelChooser, TernaryKernel};
 use bitnet_engine::backend::{Backend, CpuBackend, LmHeadFormat};
 use bitnet_engine::formats::TlConfig;
 use bitnet_engine::gguf::GgufFile;
@@ -27,12 +28,36 @@ pub struct RunnerArgs {
     /// Backend: cpu (SIMD kernels) or reference (the scalar oracle).
     #[arg(long, value_enum, default_value_t)]
     pub backend: BackendChoice,
-    /// LM head format on the CPU backend: f16 (as stored) or q8_0 (half the bytes per token).
+    /// LM head format on the CPU backend: stored (as in the file), f16, q8_0 or q6_k (converted
+    /// at load; fewer bytes read per token).
     #[arg(long, value_enum, default_value_t)]
     pub lm_head: LmHeadChoice,
+    /// Ternary kernel on the CPU backend: auto (timed per matrix shape at the first load on
+    /// this machine, then cached) or one kernel for every matrix (see `bitnet devices`).
+    #[arg(long, default_value = "auto", value_parser = parse_kernel)]
+    pub kernel: KernelArg,
     /// bitnet.cpp's kernel_config.ini, for TL1/TL2 files that do not record their tiling.
     #[arg(long)]
     pub tl_config: Option<PathBuf>,
+}
+
+/// `--kernel`: timed choice, or one kernel forced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelArg(pub Option<TernaryKernel>);
+
+fn parse_kernel(s: &str) -> Result<KernelArg, String> {
+    if s == "auto" {
+        return Ok(KernelArg(None));
+    }
+    TernaryKernel::from_name(s)
+        .map(|k| KernelArg(Some(k)))
+        .ok_or_else(|| {
+            let names: Vec<_> = TernaryKernel::ALL.iter().map(|k| k.name()).collect();
+            format!(
+                "unknown kernel '{s}'; expected auto or one of {}",
+                names.join(", ")
+            )
+        })
 }
 
 /// Which backend runs the model (`--backend`).
@@ -48,28 +73,47 @@ pub enum BackendChoice {
 /// The LM head's format on the CPU backend (`--lm-head`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LmHeadChoice {
-    /// As stored (F16).
+    /// As the file stores it (F16, Q8_0 or Q6_K).
     #[default]
+    Stored,
+    /// F16 (converted at load if stored otherwise).
     F16,
-    /// Quantized to Q8_0 at load: half the bytes per token.
+    /// Quantized to Q8_0 at load: about half the bytes per token of F16.
     #[value(name = "q8_0")]
     Q8_0,
+    /// Quantized to Q6_K at load (llama.cpp's rule): about 40 % of F16's bytes.
+    #[value(name = "q6_k")]
+    Q6K,
 }
 
-/// The CPU backend for `--threads`, `--backend cpu` and `--lm-head`.
-pub fn cpu_backend(threads: usize, lm_head: LmHeadChoice) -> anyhow::Result<CpuBackend> {
-    let format = match lm_head {
-        LmHeadChoice::F16 => LmHeadFormat::F16,
-        LmHeadChoice::Q8_0 => LmHeadFormat::Q8_0,
-    };
-    Ok(CpuBackend::new(threads)?.with_lm_head(format))
+impl LmHeadChoice {
+    /// The engine's name for the choice.
+    pub fn format(self) -> LmHeadFormat {
+        match self {
+            LmHeadChoice::Stored => LmHeadFormat::Stored,
+            LmHeadChoice::F16 => LmHeadFormat::F16,
+            LmHeadChoice::Q8_0 => LmHeadFormat::Q8_0,
+            LmHeadChoice::Q6K => LmHeadFormat::Q6K,
+        }
+    }
 }
 
-/// `--lm-head` applies to the CPU backend only; refuse rather than ignore it.
-pub fn check_lm_head(backend: BackendChoice, lm_head: LmHeadChoice) -> anyhow::Result<()> {
-    if backend == BackendChoice::Reference && lm_head != LmHeadChoice::F16 {
+/// The CPU backend for `--threads`, `--lm-head` and `--kernel` (timings cached in the user's
+/// cache directory).
+pub fn cpu_backend(threads: usize, runner: &RunnerArgs) -> anyhow::Result<CpuBackend> {
+    Ok(CpuBackend::new(threads)?
+        .with_lm_head(runner.lm_head.format())
+        .with_kernels(runner.kernel.0, KernelChooser::default_cache_path()))
+}
+
+/// `--lm-head` and `--kernel` apply to the CPU backend only; refuse rather than ignore them.
+pub fn check_cpu_options(runner: &RunnerArgs) -> anyhow::Result<()> {
+    if runner.backend == BackendChoice::Reference
+        && (runner.lm_head != LmHeadChoice::Stored || runner.kernel.0.is_some())
+    {
         bail!(
-            "--lm-head applies to --backend cpu; the reference backend computes the head as stored"
+            "--lm-head and --kernel apply to --backend cpu; the reference backend computes \
+             everything as stored"
         );
     }
     Ok(())

@@ -3,6 +3,7 @@
 mod bench;
 mod chat;
 mod convert;
+mod devices;
 mod inspect;
 mod load;
 mod progress;
@@ -32,6 +33,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Convert a Hugging Face BitNet checkpoint (safetensors) to GGUF.
     Convert(convert::ConvertArgs),
+    /// List the devices models can run on, and which CPU kernel each matrix shape of a model
+    /// gets (`-m`).
+    Devices(devices::DevicesArgs),
     /// Print a GGUF file's metadata and tensor table.
     Inspect(inspect::InspectArgs),
     /// Print the token ids and pieces of a text, or encode JSON lines in bulk.
@@ -49,6 +53,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Chat(a) => chat::chat(a),
         Command::Bench(a) => bench::bench(a),
         Command::Convert(a) => convert::convert(a),
+        Command::Devices(a) => devices::devices(a),
         Command::Inspect(a) => inspect::inspect(a),
         Command::Quantize(a) => quantize::quantize(a),
         Command::Synth(a) => synth::synth(a),

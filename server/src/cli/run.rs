@@ -67,10 +67,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             return Err(e).context("cannot build the tokenizer (use --prompt-ids to bypass it)");
         }
     };
-    load::check_lm_head(a.runner.backend, a.runner.lm_head)?;
+    load::check_cpu_options(&a.runner)?;
     match a.runner.backend {
         load::BackendChoice::Cpu => {
-            let backend = load::cpu_backend(threads, a.runner.lm_head)?;
+            let backend = load::cpu_backend(threads, &a.runner)?;
             generate(a, &file, tokenizer, t_load, backend)
         }
         load::BackendChoice::Reference => {
