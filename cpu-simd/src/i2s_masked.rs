@@ -7,12 +7,12 @@
 //! Four accumulators (one per mask) are summed at the end of the row with their weights
 //! `1/64, 1/16, 1/4, 1`, which is exact because each accumulator is a multiple of its factor.
 //! Per 32 packed bytes that is one load, four ANDs and four `vpdpbusd`, about half the work of
-//! [`crate::i2s_gemv`]'s shift-and-lookup extraction; on Zen 4 this is what keeps the kernel
+//! [`crate::i2s_gemv()`]'s shift-and-lookup extraction; on Zen 4 this is what keeps the kernel
 //! at the memory's pace.
 //!
 //! Code 3 (never written by a quantizer) would count as weight +2 here instead of the
 //! dequantizer's 0, so the caller checks a tensor once with [`i2s_has_code_3`] and sends a
-//! tensor that has one to [`crate::i2s_gemv`]. The 256-bit form is used on purpose: Zen 4
+//! tensor that has one to [`crate::i2s_gemv()`]. The 256-bit form is used on purpose: Zen 4
 //! splits 512-bit operations in two, so it runs as fast per byte, and activations keep their
 //! natural order.
 
@@ -34,11 +34,11 @@ pub fn i2s_has_code_3(packed: &[u8]) -> bool {
     any_word || tail.iter().any(|&b| b & (b >> 1) & 0x55 != 0)
 }
 
-/// `out[r] = Σ_k code_{r,k}·q_k`, the same contract as [`crate::i2s_gemv`], for packed bytes
+/// `out[r] = Σ_k code_{r,k}·q_k`, the same contract as [`crate::i2s_gemv()`], for packed bytes
 /// in which [`i2s_has_code_3`] found no code 3, with the best kernel this CPU has.
 ///
 /// # Panics
-/// As [`crate::i2s_gemv`].
+/// As [`crate::i2s_gemv()`].
 pub fn i2s_gemv_no_code3(packed: &[u8], rows: usize, cols: usize, q: &[i8], out: &mut [i32]) {
     i2s_gemv_no_code3_at(Level::detect(), packed, rows, cols, q, out);
 }
@@ -47,7 +47,7 @@ pub fn i2s_gemv_no_code3(packed: &[u8], rows: usize, cols: usize, q: &[i8], out:
 /// `cols ≤ MASKED_MAX_COLS`), every other level runs [`i2s_gemv_at`] of that level.
 ///
 /// # Panics
-/// As [`crate::i2s_gemv`], or if the CPU cannot run `level`.
+/// As [`crate::i2s_gemv()`], or if the CPU cannot run `level`.
 pub fn i2s_gemv_no_code3_at(
     level: Level,
     packed: &[u8],

@@ -43,7 +43,8 @@ pub use act_quant::{ActScale, quantize_row_i8};
 pub use f16_dot::{f16_dot, f16_dot_scalar};
 pub use f32_dot::dot_f32;
 pub use i2s_gemv::{
-    I2S_BLOCK_BYTES, I2S_BLOCK_WEIGHTS, i2s_gemv, i2s_gemv_portable, i2s_gemv_scalar, simd_level,
+    I2S_BLOCK_BYTES, I2S_BLOCK_WEIGHTS, i2s_gemv, i2s_gemv_at, i2s_gemv_portable, i2s_gemv_scalar,
+    simd_level,
 };
 pub use i2s_masked::{i2s_gemv_no_code3, i2s_gemv_no_code3_at, i2s_has_code_3};
 pub use level::Level;

@@ -277,32 +277,34 @@ struct RowRef<'a> {
 }
 
 impl RowRef<'_> {
-    /// The layout read back code by code, in block order (the shape the compiler vectorises
-    /// under [`Rows`]).
+    /// The layout decoded block by block into signed weights `code − 32`, then summed per
+    /// sub-block: two simple loops the compiler vectorises under [`Rows`]' target features.
     #[inline(always)]
     fn dot_portable(self, x: &Q6kActs) -> f32 {
         let (blocks, _) = self.bits.as_chunks::<Q6K_BITS_BYTES>();
         let (qblocks, _) = x.q.as_chunks::<Q6K_BLOCK>();
+        let (scales, _) = self.scales.as_chunks::<16>();
         let mut total = 0f32;
+        let mut w = [0i8; Q6K_BLOCK];
         for (b, (bits, qb)) in blocks.iter().zip(qblocks).enumerate() {
-            let mut sub = [0i32; 16];
-            for g in 0..4 {
-                let lo = &bits[64 * (g / 2)..64 * (g / 2) + 64];
-                let hi = &bits[128..192];
-                let mut lanes = [0i32; 64];
-                for j in 0..64 {
-                    let c = ((lo[j] >> (4 * (g % 2))) & 15) | ((hi[j] >> (2 * g)) & 3) << 4;
-                    lanes[j] = (i32::from(c) - 32) * i32::from(qb[64 * g + j]);
-                }
-                for (s, chunk) in lanes.chunks_exact(16).enumerate() {
-                    sub[4 * g + s] = chunk.iter().sum();
-                }
+            let (lo0, rest) = bits.split_at(64);
+            let (lo1, hi) = rest.split_at(64);
+            for j in 0..64 {
+                let (l0, l1, h) = (lo0[j], lo1[j], hi[j]);
+                w[j] = ((l0 & 15) | (h & 3) << 4) as i8 - 32;
+                w[64 + j] = ((l0 >> 4) | ((h >> 2) & 3) << 4) as i8 - 32;
+                w[128 + j] = ((l1 & 15) | ((h >> 4) & 3) << 4) as i8 - 32;
+                w[192 + j] = ((l1 >> 4) | (h >> 6) << 4) as i8 - 32;
             }
-            let isum: i32 = sub
-                .iter()
-                .zip(&self.scales[16 * b..16 * b + 16])
-                .map(|(&v, &s)| v * i32::from(s))
-                .sum();
+            let mut isum = 0i32;
+            for (s, &sc) in scales[b].iter().enumerate() {
+                let sub: i32 = w[16 * s..16 * s + 16]
+                    .iter()
+                    .zip(&qb[16 * s..16 * s + 16])
+                    .map(|(&a, &c)| i32::from(a) * i32::from(c))
+                    .sum();
+                isum += sub * i32::from(sc);
+            }
             total += self.d[b] * isum as f32;
         }
         total

@@ -13,8 +13,18 @@ fn bitnet(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bitnet"))
         .args(args)
         .current_dir(repo(""))
+        .env("XDG_CACHE_HOME", scratch_cache())
         .output()
         .expect("run bitnet")
+}
+
+/// A cache directory of this test process's own, so kernel timings never land in (or come
+/// from) the user's cache.
+fn scratch_cache() -> PathBuf {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"))
+        .path()
+        .to_path_buf()
 }
 
 /// Runs `bitnet` with `input` written to its stdin.
@@ -23,6 +33,7 @@ fn bitnet_with_stdin(args: &[&str], input: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_bitnet"))
         .args(args)
         .current_dir(repo(""))
+        .env("XDG_CACHE_HOME", scratch_cache())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -465,6 +476,16 @@ fn bench_prints_a_table_of_pp_and_tg_rates() {
         detect.is_finite() && text.starts_with("CPU kernels: "),
         "{text}"
     );
+    // The kernel of each matrix shape, and how close decode came to the memory's pace.
+    assert!(text.lines().any(|l| l.starts_with("kernel ")), "{text}");
+    let roofline = text
+        .lines()
+        .find(|l| l.starts_with("roofline: "))
+        .expect("roofline line");
+    assert!(
+        roofline.contains("MB of weights per token") && roofline.contains("GB/s"),
+        "{roofline}"
+    );
     let out = bitnet(&["bench", "-m", MODEL, "-p", "0", "-n", "0"]);
     assert_eq!(out.status.code(), Some(1));
     let out = bitnet(&[
@@ -479,5 +500,54 @@ fn bench_prints_a_table_of_pp_and_tg_rates() {
     assert!(
         String::from_utf8_lossy(&out.stderr)
             .contains("--lm-head and --kernel apply to --backend cpu")
+    );
+}
+
+#[test]
+fn devices_lists_the_cpu_and_each_shapes_kernel() {
+    let out = bitnet(&["devices"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in ["cpu: ", "features: ", "detected in ", "gpu: "] {
+        assert!(text.contains(want), "{want:?} missing:\n{text}");
+    }
+    // The tiny model's ternary shapes get a kernel each: timed at the first load on this
+    // machine (in this test's own cache directory), read from the cache afterwards.
+    let cache = scratch_cache().join("bitnet-rs").join("cpu-kernels.json");
+    let _ = std::fs::remove_file(&cache);
+    let first = bitnet(&["devices", "-m", MODEL, "-t", "2"]);
+    let first = String::from_utf8_lossy(&first.stdout).into_owned();
+    let kernels = |t: &str| {
+        t.lines()
+            .filter(|l| l.trim_start().starts_with("kernel "))
+            .count()
+    };
+    assert_eq!(kernels(&first), 4, "{first}");
+    assert!(first.contains("(timed now; i2s "), "{first}");
+    assert!(cache.is_file(), "no cache written");
+    let second = bitnet(&["devices", "-m", MODEL, "-t", "2"]);
+    let second = String::from_utf8_lossy(&second.stdout).into_owned();
+    assert_eq!(kernels(&second), 4, "{second}");
+    assert!(
+        !second.contains("timed now") && second.contains("(cached timing"),
+        "{second}"
+    );
+    let forced = bitnet(&["devices", "-m", MODEL, "--kernel", "lut3"]);
+    let forced = String::from_utf8_lossy(&forced.stdout).into_owned();
+    assert_eq!(
+        forced.matches("lut3 (forced by --kernel)").count(),
+        4,
+        "{forced}"
+    );
+    let bad = bitnet(&["devices", "-m", MODEL, "--kernel", "fast"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("unknown kernel 'fast'") && err.contains("i2s-masked"),
+        "{err}"
     );
 }

@@ -12,6 +12,7 @@ use super::cpu_pool::SpinPool;
 use crate::formats::{TensorType, dequantize_row, encode_floats, q6k, q8_0, tensor_nbytes};
 use crate::gguf::TensorData;
 use half::f16;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 /// The format the LM head is multiplied in.
@@ -65,6 +66,9 @@ pub struct FloatMatrix {
     stored: TensorType,
     data: TensorData,
     prepared: OnceLock<Prepared>,
+    /// Set by the first product: only matrices that are multiplied count as read per token
+    /// (an untied embedding table is only looked up).
+    used: AtomicBool,
 }
 
 /// Whether the CPU backend multiplies a stored matrix of this type itself.
@@ -107,6 +111,7 @@ impl FloatMatrix {
             stored,
             data,
             prepared: OnceLock::new(),
+            used: AtomicBool::new(false),
         }
     }
 
@@ -125,6 +130,21 @@ impl FloatMatrix {
             LmHeadFormat::Q6K if !self.cols.is_multiple_of(q6k::BLOCK_WEIGHTS) => stored,
             f => f,
         }
+    }
+
+    /// Bytes one product reads, in the format it is multiplied in.
+    pub(crate) fn product_bytes(&self) -> usize {
+        let (m, k) = (self.rows, self.cols);
+        match self.prepared.get() {
+            Some(Prepared::Q8(_)) => m * k + m * k / q8_0::BLOCK_WEIGHTS * 4,
+            Some(Prepared::Q6(q6)) => q6.bytes(),
+            _ => m * k * 2,
+        }
+    }
+
+    /// Marks the matrix as multiplied; true the first time.
+    pub(crate) fn first_use(&self) -> bool {
+        !self.used.swap(true, Ordering::Relaxed)
     }
 
     /// Builds what multiplying in `format` needs, once (at load, so load time holds the cost).

@@ -6,6 +6,7 @@
 //! a backend means implementing this trait and passing the conformance suite in `tests/`.
 
 pub mod cpu;
+mod cpu_bandwidth;
 mod cpu_float;
 mod cpu_kernel_choice;
 mod cpu_pool;

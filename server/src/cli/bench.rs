@@ -100,6 +100,7 @@ fn run_tests<B: Backend + 'static>(
         "| model | size | backend | threads | lm head | test | t/s |\n|---|---|---|---|---|---|---|"
     )?;
     let lm_head = a.runner.lm_head.format().name();
+    let mut tg_rate = None;
     for (test, n) in [("pp", a.n_prompt), ("tg", a.n_gen)] {
         if n == 0 {
             continue;
@@ -121,11 +122,31 @@ fn run_tests<B: Backend + 'static>(
             }
         }
         let (mean, sd) = mean_sd(&rates);
+        if test == "tg" {
+            tg_rate = Some((n, mean));
+        }
         // Each row as soon as it is measured (a long benchmark shows progress).
         writeln!(
             out,
             "| {name} | {size} | {} | {threads} | {lm_head} | {test}{n} | {mean:.2} ± {sd:.2} |",
             model.backend_name()
+        )?;
+    }
+    if let (Some((n, rate)), Some(cpu)) = (
+        tg_rate,
+        (model.backend() as &dyn std::any::Any).downcast_ref::<CpuBackend>(),
+    ) {
+        // Decode reads every weight once per token: how close tg came to the memory's pace.
+        let bytes = cpu.bytes_per_token() as f64;
+        let bandwidth = cpu.read_bandwidth(256 << 20, 3);
+        writeln!(
+            out,
+            "roofline: {:.0} MB of weights per token, read bandwidth {:.1} GB/s with {threads} \
+             threads (measured now) → at most {:.1} tok/s; tg{n} reached {:.0} % of it",
+            bytes / 1e6,
+            bandwidth / 1e9,
+            bandwidth / bytes.max(1.0),
+            100.0 * rate * bytes / bandwidth
         )?;
     }
     Ok(())
