@@ -10,6 +10,7 @@ mod progress;
 mod quantize;
 mod run;
 mod sampling_args;
+mod serve;
 mod synth;
 mod tokenize;
 
@@ -27,6 +28,8 @@ pub struct Cli {
 enum Command {
     /// Generate text from a prompt (or evaluate token ids and dump logits).
     Run(run::RunArgs),
+    /// Serve a model over HTTP: OpenAI-compatible completions and chat, health probes.
+    Serve(serve::ServeArgs),
     /// Chat with a model on the terminal, through its chat template.
     Chat(chat::ChatArgs),
     /// Measure prompt-processing and generation speed (a llama-bench-like table).
@@ -51,6 +54,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(a) => run::run(a),
         Command::Chat(a) => chat::chat(a),
+        Command::Serve(a) => serve::serve(a),
         Command::Bench(a) => bench::bench(a),
         Command::Convert(a) => convert::convert(a),
         Command::Devices(a) => devices::devices(a),

@@ -1,0 +1,169 @@
+//! `bitnet serve`: the OpenAI-compatible HTTP service.
+//!
+//! The listener comes up first and answers the probes while the model loads on a thread of
+//! its own (`/health/ready` is 503 `loading` until then; inference routes answer 503 too).
+//! The loaded model runs on one engine thread that batches concurrent requests
+//! ([`scheduler`]); handlers only parse, validate, tokenize and stream.
+
+mod api;
+mod error;
+mod generation;
+mod routes;
+mod scheduler;
+mod state;
+
+use super::load;
+use anyhow::Context;
+use bitnet_engine::chat::ChatTemplate;
+use bitnet_engine::model::Model;
+use salvo::conn::Acceptor;
+use salvo::prelude::*;
+use state::{AppState, ModelState, Served};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+/// Arguments of `bitnet serve`.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Model file (GGUF).
+    #[arg(short, long, default_value = "models/bitnet-tiny-synthetic.gguf")]
+    model: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0: any free port, printed at startup).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Require `Authorization: Bearer KEY` on the API routes.
+    #[arg(long)]
+    api_key: Option<String>,
+    /// Requests generated at once (each with its own KV cache), batched in every step.
+    #[arg(long, default_value_t = 4)]
+    parallel: usize,
+    /// Requests that may wait for a slot; more get 429.
+    #[arg(long, default_value_t = 64)]
+    max_queue: usize,
+    /// Context per request (default: the model's training context).
+    #[arg(long)]
+    ctx: Option<usize>,
+    /// Largest request body in bytes; larger gets 413.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_body: usize,
+    #[command(flatten)]
+    runner: load::RunnerArgs,
+}
+
+/// Runs the service until the process is stopped (Ctrl-C or SIGTERM).
+pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    load::check_cpu_options(&a.runner)?;
+    if a.runner.backend != load::BackendChoice::Cpu {
+        anyhow::bail!("the server runs on --backend cpu");
+    }
+    let name = a.model.file_stem().map_or_else(
+        || a.model.display().to_string(),
+        |s| s.to_string_lossy().into(),
+    );
+    let state = Arc::new(AppState {
+        model: RwLock::new(ModelState::Loading(name.clone())),
+        api_key: a.api_key.clone(),
+        max_body: a.max_body,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let acceptor = TcpListener::new(format!("{}:{}", a.host, a.port))
+            .try_bind()
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", a.host, a.port))?;
+        for addr in acceptor.holdings().iter().map(|h| h.local_addr.to_string()) {
+            // Printed as `socket://ip:port`; tests and scripts read the port from this line.
+            eprintln!(
+                "listening on http://{}",
+                addr.trim_start_matches("socket://")
+            );
+        }
+        let loader_state = Arc::clone(&state);
+        std::thread::Builder::new()
+            .name("bitnet-load".into())
+            .spawn(move || {
+                let t0 = Instant::now();
+                match load_served(&a, name, t0) {
+                    Ok(s) => {
+                        eprintln!("model '{}' ready in {:.2} s", s.name, s.load_seconds);
+                        loader_state.set(ModelState::Ready(Arc::new(s)));
+                    }
+                    Err(e) => {
+                        eprintln!("error: cannot load the model: {e:#}");
+                        loader_state.set(ModelState::Failed(format!("{e:#}")));
+                    }
+                }
+            })
+            .context("cannot start the loader thread")?;
+        let server = Server::new(acceptor);
+        let handle = server.handle();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            handle.stop_graceful(None);
+        });
+        server.serve(routes::router(state)).await;
+        Ok(())
+    })
+}
+
+/// Loads the model, tokenizer and template and starts the engine thread.
+fn load_served(a: &ServeArgs, name: String, t0: Instant) -> anyhow::Result<Served> {
+    let threads = load::threads(a.runner.threads)?;
+    let file = load::open(&a.model)?;
+    let tokenizer = super::tokenize::load_tokenizer(&file, None)?;
+    let template = ChatTemplate::for_model(&file, &tokenizer, None).map_err(|e| e.to_string());
+    let backend = load::cpu_backend(threads, &a.runner)?;
+    let tl = a
+        .runner
+        .tl_config
+        .as_deref()
+        .map(load::read_tl_config)
+        .transpose()?;
+    let model = Model::load_with(&file, backend, tl.as_ref(), |_, _| {})
+        .with_context(|| format!("cannot load {}", a.model.display()))?;
+    let n_ctx = a
+        .ctx
+        .unwrap_or(model.config.n_ctx_train)
+        .min(model.config.n_ctx_train);
+    if n_ctx < 2 {
+        anyhow::bail!("--ctx must be at least 2");
+    }
+    let n_vocab = model.config.n_vocab;
+    let ids = tokenizer.special_ids();
+    let stop_tokens = [ids.eos, ids.eot, ids.eom].into_iter().flatten().collect();
+    let scheduler = scheduler::Scheduler::start(Arc::new(model), a.parallel, a.max_queue)
+        .context("cannot start the engine thread")?;
+    Ok(Served {
+        name,
+        tokenizer,
+        template,
+        scheduler,
+        n_ctx,
+        n_vocab,
+        stop_tokens,
+        load_seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

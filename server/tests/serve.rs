@@ -1,0 +1,428 @@
+//! `bitnet serve` on the tiny model, over real HTTP on loopback: the OpenAI routes (streamed
+//! and not), probes, every bad input with its status and error type, the bounded queue,
+//! cancellation on disconnect, and the official `openai` Python client.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MODEL: &str = "models/bitnet-tiny-synthetic.gguf";
+const NAME: &str = "bitnet-tiny-synthetic";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A running server, killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let cache = tempfile::tempdir().expect("tempdir").keep();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bitnet"))
+            .args(["serve", "-m", MODEL, "--port", "0", "-t", "2"])
+            .args(extra)
+            .current_dir(repo())
+            .env("XDG_CACHE_HOME", cache)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bitnet serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let port = loop {
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .expect("read stderr");
+            if let Some(addr) = line.strip_prefix("listening on http://") {
+                break addr
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .expect("port");
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        let s = Server { child, port };
+        let t0 = Instant::now();
+        while s.get("/health/ready").0 != 200 {
+            assert!(t0.elapsed() < Duration::from_secs(60), "never ready");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        s
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String) {
+        request(self.port, method, path, headers, body)
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path, &[], b"")
+    }
+
+    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        post(self.port, path, body)
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection: the status and the (de-chunked) body.
+fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("timeout");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("write head");
+    // A body over the limit may be refused before it is all sent.
+    let _ = stream.write_all(body);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+/// A JSON POST: the status and the parsed body.
+fn post(port: u16, path: &str, body: &Value) -> (u16, Value) {
+    let (status, text) = request(port, "POST", path, &[], body.to_string().as_bytes());
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Decodes an HTTP/1.1 chunked body.
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The `data:` payloads of an SSE body.
+fn sse_data(body: &str) -> Vec<String> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(str::to_string)
+        .collect()
+}
+
+fn error_of(v: &Value) -> (&str, &str) {
+    (
+        v["error"]["type"].as_str().unwrap_or(""),
+        v["error"]["message"].as_str().unwrap_or(""),
+    )
+}
+
+#[test]
+fn completions_chat_and_streams_with_usage() {
+    let s = Server::start(&[]);
+    assert_eq!(s.get("/health/live").0, 200);
+    let (code, models) = s.get("/v1/models");
+    assert_eq!(code, 200);
+    assert!(models.contains(NAME), "{models}");
+
+    let req =
+        json!({"model": NAME, "prompt": "Once upon a time", "max_tokens": 12, "temperature": 0});
+    let (code, a) = s.post("/v1/completions", &req);
+    assert_eq!(code, 200, "{a}");
+    assert_eq!(a["object"], "text_completion");
+    let usage = &a["usage"];
+    assert!(usage["prompt_tokens"].as_u64() > Some(0), "{a}");
+    assert_eq!(
+        usage["total_tokens"].as_u64(),
+        Some(
+            usage["prompt_tokens"].as_u64().unwrap_or(0)
+                + usage["completion_tokens"].as_u64().unwrap_or(0)
+        )
+    );
+    // Greedy: the same request gives the same text.
+    let (_, b) = s.post("/v1/completions", &req);
+    assert_eq!(a["choices"][0]["text"], b["choices"][0]["text"]);
+
+    // The same chat streamed and not: the chunks add up to the whole answer, and the usage
+    // chunk comes last before [DONE].
+    let chat = json!({"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 10, "temperature": 0});
+    let (code, whole) = s.post("/v1/chat/completions", &chat);
+    assert_eq!(code, 200, "{whole}");
+    assert_eq!(whole["choices"][0]["message"]["role"], "assistant");
+    let mut streamed = chat.clone();
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    let (code, body) = s.request(
+        "POST",
+        "/v1/chat/completions",
+        &[],
+        streamed.to_string().as_bytes(),
+    );
+    assert_eq!(code, 200);
+    let events = sse_data(&body);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{body}");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).expect("chunk json"))
+        .collect();
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(
+        Some(text.as_str()),
+        whole["choices"][0]["message"]["content"].as_str()
+    );
+    let last = chunks.last().expect("usage chunk");
+    assert_eq!(last["usage"], whole["usage"], "{body}");
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["choices"][0]["finish_reason"].is_string())
+    );
+
+    // Concurrent requests share the engine and all finish with their usage.
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let port = s.port;
+            std::thread::spawn(move || {
+                post(
+                    port,
+                    "/v1/completions",
+                    &json!({"prompt": format!("story {i}"), "max_tokens": 16, "temperature": 0.7, "seed": i}),
+                )
+            })
+        })
+        .collect();
+    for h in handles {
+        let (code, v) = h.join().expect("thread");
+        assert_eq!(code, 200, "{v}");
+        assert!(v["usage"]["completion_tokens"].as_u64() > Some(0), "{v}");
+    }
+}
+
+#[test]
+fn bad_inputs_get_their_status_and_error_type() {
+    let s = Server::start(&["--api-key", "k3y", "--max-body", "4096"]);
+    let auth = [("Authorization", "Bearer k3y")];
+    let post = |body: &str| {
+        let (code, text) = s.request("POST", "/v1/completions", &auth, body.as_bytes());
+        (
+            code,
+            serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)),
+        )
+    };
+    let cases: Vec<(String, u16, &str, &str)> = vec![
+        (
+            r#"{"prompt": "#.into(),
+            400,
+            "invalid_request_error",
+            "not valid JSON",
+        ),
+        (
+            r#"{"prompt": "a", "max_tokens": "many"}"#.into(),
+            400,
+            "invalid_request_error",
+            "'max_tokens'",
+        ),
+        (
+            r#"{"prompt": "a", "max_tokens": -5}"#.into(),
+            400,
+            "invalid_request_error",
+            "at least 1, got -5",
+        ),
+        (
+            r#"{"prompt": "a", "max_tokens": 99999999}"#.into(),
+            400,
+            "invalid_request_error",
+            "context holds 512",
+        ),
+        (
+            r#"{"prompt": "a", "temperature": -1}"#.into(),
+            400,
+            "invalid_request_error",
+            "'temperature'",
+        ),
+        (
+            r#"{"prompt": "a", "model": "gpt-x"}"#.into(),
+            404,
+            "invalid_request_error",
+            "'gpt-x' does not exist",
+        ),
+        (
+            r#"{"max_tokens": 3}"#.into(),
+            400,
+            "invalid_request_error",
+            "'prompt' is required",
+        ),
+        (
+            format!(r#"{{"prompt": "{}"}}"#, "x".repeat(5000)),
+            413,
+            "invalid_request_error",
+            "4096 bytes",
+        ),
+    ];
+    for (body, status, kind, needle) in &cases {
+        let (code, v) = post(body);
+        let (k, msg) = error_of(&v);
+        assert_eq!((code, k), (*status, *kind), "{v}");
+        assert!(msg.contains(needle), "{needle:?} not in {msg:?}");
+    }
+    // A prompt over the context: 400 with both numbers.
+    let long = json!({"prompt": "hello ".repeat(600)}).to_string();
+    let (code, v) = post(&long);
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(v["error"]["code"], "context_length_exceeded");
+    assert!(v["error"]["n_prompt_tokens"].as_u64() > Some(512));
+    assert_eq!(v["error"]["n_ctx"], 512);
+    // Empty messages.
+    let (code, text) = s.request(
+        "POST",
+        "/v1/chat/completions",
+        &auth,
+        br#"{"messages": []}"#,
+    );
+    assert_eq!(code, 400, "{text}");
+    assert!(text.contains("'messages' is empty"));
+    // Missing and wrong keys.
+    for headers in [vec![], vec![("Authorization", "Bearer wrong")]] {
+        let (code, text) = s.request("POST", "/v1/completions", &headers, br#"{"prompt":"a"}"#);
+        assert_eq!(code, 401, "{text}");
+        assert!(text.contains("authentication_error"));
+    }
+    // Probes stay open without the key.
+    assert_eq!(s.get("/health/ready").0, 200);
+}
+
+#[test]
+fn a_full_queue_answers_429_and_a_disconnect_frees_the_slot() {
+    let s = Server::start(&["--parallel", "1", "--max-queue", "1"]);
+    // Streams that run long hold the only slot and the only queue place.
+    let long =
+        json!({"prompt": "a", "max_tokens": 400, "stream": true, "temperature": 1.0}).to_string();
+    let open = |body: &str| {
+        let mut c = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+        write!(
+            c,
+            "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send");
+        c
+    };
+    let mut first = open(&long);
+    let mut buf = [0u8; 256];
+    // The first one is running once it has sent something.
+    let n = first.read(&mut buf).expect("first bytes");
+    assert!(n > 0);
+    let second = open(&long);
+    let t0 = Instant::now();
+    let mut saw_429 = false;
+    while t0.elapsed() < Duration::from_secs(30) && !saw_429 {
+        let (code, text) = s.request("POST", "/v1/completions", &[], long.as_bytes());
+        if code == 429 {
+            assert!(
+                text.contains("rate_limit_error") && text.contains("queue is full"),
+                "{text}"
+            );
+            saw_429 = true;
+        }
+    }
+    assert!(saw_429, "no 429 with one slot and one queue place taken");
+    // Disconnect both: generation stops between steps and the slot is freed.
+    drop(first);
+    drop(second);
+    let t0 = Instant::now();
+    loop {
+        let (_, ready) = s.get("/health/ready");
+        let v: Value = serde_json::from_str(&ready).expect("json");
+        if v["requests_running"] == 0 && v["requests_waiting"] == 0 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "slot never freed: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_official_openai_client_works_against_the_server() {
+    let have = Command::new("python3")
+        .args(["-c", "import openai"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        assert!(
+            std::env::var_os("BITNET_REQUIRE_TEST_DATA").is_none(),
+            "the openai package is missing (pip install openai)"
+        );
+        eprintln!("skipped: python3 -c 'import openai' failed");
+        return;
+    }
+    let s = Server::start(&["--api-key", "test-key"]);
+    let out = Command::new("python3")
+        .arg(repo().join("scripts/serve/openai_client_check.py"))
+        .args([&format!("http://127.0.0.1:{}/v1", s.port), NAME, "test-key"])
+        .output()
+        .expect("run the client check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for call in ["completion:", "chat:", "streamed chat:"] {
+        assert!(stdout.contains(call), "{stdout}");
+    }
+}
