@@ -426,3 +426,92 @@ fn the_official_openai_client_works_against_the_server() {
         assert!(stdout.contains(call), "{stdout}");
     }
 }
+
+/// The value of the series `name{labels}` in Prometheus text (0 when absent).
+fn series(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn metrics_move_with_requests_and_pass_promtool() {
+    let s = Server::start(&[]);
+    let label = format!("{{model_name=\"{NAME}\"}}");
+    let before = s.get("/metrics").1;
+    let (code, v) = s.post(
+        "/v1/completions",
+        &json!({"prompt": "Once upon a time", "max_tokens": 6, "temperature": 0}),
+    );
+    assert_eq!(code, 200, "{v}");
+    let (code, after) = s.get("/metrics");
+    assert_eq!(code, 200);
+    let moved = |name: &str| series(&after, name) - series(&before, name);
+    let generated = v["usage"]["completion_tokens"].as_f64().unwrap_or(0.0);
+    let prompt = v["usage"]["prompt_tokens"].as_f64().unwrap_or(0.0);
+    assert_eq!(
+        moved(&format!("bitnet_generation_tokens_total{label}")),
+        generated,
+        "{after}"
+    );
+    assert_eq!(moved(&format!("bitnet_prompt_tokens_total{label}")), prompt);
+    let reason = v["choices"][0]["finish_reason"].as_str().unwrap_or("");
+    let success = format!(
+        "bitnet_request_success_total{{finished_reason=\"{reason}\",model_name=\"{NAME}\"}}"
+    );
+    assert_eq!(moved(&success), 1.0, "{after}");
+    assert_eq!(
+        moved(&format!("bitnet_time_to_first_token_seconds_count{label}")),
+        1.0
+    );
+    assert_eq!(
+        moved(&format!("bitnet_e2e_request_latency_seconds_count{label}")),
+        1.0
+    );
+    for name in [
+        "bitnet_inter_token_latency_seconds_bucket",
+        "bitnet_request_queue_time_seconds_bucket",
+        "bitnet_requests_running",
+        "bitnet_requests_waiting",
+        "bitnet_kv_cache_usage_ratio",
+        "bitnet_model_load_seconds",
+        "bitnet_process_resident_memory_bytes",
+        "bitnet_process_cpu_usage_ratio",
+    ] {
+        assert!(after.contains(name), "{name} missing:\n{after}");
+    }
+    assert!(series(&after, "bitnet_process_resident_memory_bytes") > 1e6);
+    // Buckets are in seconds: a 60 s bucket exists, a 60000 (milliseconds) one does not.
+    assert!(after.contains("le=\"60\"") && !after.contains("le=\"60000\""));
+
+    let promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    match promtool {
+        Ok(mut p) => {
+            p.stdin
+                .take()
+                .expect("stdin")
+                .write_all(after.as_bytes())
+                .expect("write metrics");
+            let out = p.wait_with_output().expect("promtool");
+            assert!(
+                out.status.success(),
+                "promtool: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Err(e) => {
+            assert!(
+                std::env::var_os("BITNET_REQUIRE_TEST_DATA").is_none(),
+                "promtool is missing (Debian package prometheus): {e}"
+            );
+            eprintln!("skipped promtool: {e}");
+        }
+    }
+}

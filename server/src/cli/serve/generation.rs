@@ -3,11 +3,13 @@
 //! `usage`.
 
 use super::error::ApiError;
+use super::metrics::Metrics;
 use super::scheduler::{Event, Finish};
 use super::state::Served;
 use bitnet_engine::sampling::StopMatcher;
 use bitnet_engine::tokenizer::StreamDecoder;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// What the next step of a generation gave.
@@ -35,12 +37,21 @@ pub struct Generation {
     pub completion_tokens: usize,
     /// Time the request waited for a slot.
     pub queued: std::time::Duration,
+    metrics: Arc<Metrics>,
+    /// When the request arrived.
+    arrived: Instant,
+    /// When the last token arrived.
+    last_token: Option<Instant>,
+    /// Set once the end (or a failure) has been counted.
+    counted: bool,
 }
 
 impl Generation {
     /// Follows the events of a submitted request.
     pub fn new(
         served: Arc<Served>,
+        metrics: Arc<Metrics>,
+        arrived: Instant,
         rx: UnboundedReceiver<Event>,
         prompt_tokens: usize,
         stop: &[String],
@@ -53,6 +64,10 @@ impl Generation {
             prompt_tokens,
             completion_tokens: 0,
             queued: std::time::Duration::ZERO,
+            metrics,
+            arrived,
+            last_token: None,
+            counted: false,
         }
     }
 
@@ -70,10 +85,19 @@ impl Generation {
             match event {
                 Event::Started { queued } => {
                     self.queued = queued;
+                    self.metrics.queued(&self.served.name, queued);
                     continue;
                 }
                 Event::Token(t) => {
                     self.completion_tokens += 1;
+                    let now = Instant::now();
+                    match self.last_token {
+                        None => self
+                            .metrics
+                            .first_token(&self.served.name, now - self.arrived),
+                        Some(prev) => self.metrics.next_token(&self.served.name, now - prev),
+                    }
+                    self.last_token = Some(now);
                     let piece = match self.decoder.push(&self.served.tokenizer, t) {
                         Ok(p) => p,
                         Err(e) => {
@@ -85,6 +109,7 @@ impl Generation {
                     if out.stopped {
                         // Dropping the receiver ends generation on the engine thread.
                         self.rx = None;
+                        self.count_end("stop");
                         return Some(Ok(Piece::End {
                             text: out.text,
                             finish: Finish::Stop,
@@ -94,6 +119,7 @@ impl Generation {
                 }
                 Event::Done { finish } => {
                     self.rx = None;
+                    self.count_end(finish.as_str());
                     let tail = self.decoder.flush();
                     let mut text = self.stops.push(&tail).text;
                     text.push_str(&self.stops.flush());
@@ -101,9 +127,24 @@ impl Generation {
                 }
                 Event::Failed(msg) => {
                     self.rx = None;
+                    self.counted = true;
+                    self.metrics.failed(&self.served.name);
                     return Some(Err(ApiError::internal(msg)));
                 }
             }
+        }
+    }
+
+    fn count_end(&mut self, reason: &str) {
+        if !self.counted {
+            self.counted = true;
+            self.metrics.finished(
+                &self.served.name,
+                reason,
+                self.arrived.elapsed(),
+                self.prompt_tokens,
+                self.completion_tokens,
+            );
         }
     }
 
@@ -120,5 +161,12 @@ impl Generation {
             }
         }
         Err(ApiError::internal("the generation ended without a result"))
+    }
+}
+
+impl Drop for Generation {
+    /// A generation dropped before its end was aborted (the client went away).
+    fn drop(&mut self) {
+        self.count_end("abort");
     }
 }

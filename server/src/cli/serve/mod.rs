@@ -8,6 +8,7 @@
 mod api;
 mod error;
 mod generation;
+mod metrics;
 mod routes;
 mod scheduler;
 mod state;
@@ -68,6 +69,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
         model: RwLock::new(ModelState::Loading(name.clone())),
         api_key: a.api_key.clone(),
         max_body: a.max_body,
+        metrics: Arc::new(metrics::Metrics::new().map_err(anyhow::Error::msg)?),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

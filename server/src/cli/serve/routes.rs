@@ -29,6 +29,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .push(Router::with_path("v1/chat/completions").post(Chat(s())))
         .push(Router::with_path("tokenize").post(Tokenize(s())))
         .push(Router::with_path("detokenize").post(Detokenize(s())))
+        .push(Router::with_path("metrics").get(MetricsRoute(s())))
 }
 
 /// `Authorization: Bearer KEY` when the server has a key.
@@ -110,6 +111,40 @@ impl Ready {
     }
 }
 
+/// `GET /metrics`: Prometheus text.
+pub struct MetricsRoute(Arc<AppState>);
+
+#[handler]
+impl MetricsRoute {
+    async fn handle(&self, res: &mut Response) {
+        let served = self.0.served().ok();
+        let snap = served.as_ref().map(|s| {
+            let c = s.scheduler.counts();
+            let used = c.kv_used.load(Ordering::Relaxed);
+            let cap = c.kv_capacity.load(Ordering::Relaxed);
+            super::metrics::Snapshot {
+                model: &s.name,
+                running: c.running.load(Ordering::Relaxed),
+                waiting: c.waiting.load(Ordering::Relaxed),
+                kv_usage: if cap == 0 {
+                    0.0
+                } else {
+                    used as f64 / cap as f64
+                },
+                load_seconds: s.load_seconds,
+            }
+        });
+        let text = self.0.metrics.render(snap);
+        res.add_header(
+            "content-type",
+            "text/plain; version=0.0.4; charset=utf-8",
+            true,
+        )
+        .ok();
+        res.render(text);
+    }
+}
+
 /// `GET /v1/models`.
 pub struct Models(Arc<AppState>);
 
@@ -182,7 +217,13 @@ fn chat_prompt(s: &Served, messages: &[api::Message]) -> Result<Vec<u32>, ApiErr
 }
 
 /// Checks the prompt against the context, queues the request and follows it.
-fn start(s: &Arc<Served>, prompt: Vec<u32>, set: &Settings) -> Result<Generation, ApiError> {
+fn start(
+    st: &AppState,
+    s: &Arc<Served>,
+    arrived: Instant,
+    prompt: Vec<u32>,
+    set: &Settings,
+) -> Result<Generation, ApiError> {
     if prompt.is_empty() {
         return Err(ApiError::invalid("prompt", "the prompt is empty"));
     }
@@ -203,7 +244,14 @@ fn start(s: &Arc<Served>, prompt: Vec<u32>, set: &Settings) -> Result<Generation
         SubmitError::QueueFull { max_queue } => ApiError::queue_full(max_queue),
         SubmitError::Stopped => ApiError::unavailable("the engine has stopped"),
     })?;
-    Ok(Generation::new(Arc::clone(s), rx, n, &set.stop))
+    Ok(Generation::new(
+        Arc::clone(s),
+        Arc::clone(&st.metrics),
+        arrived,
+        rx,
+        n,
+        &set.stop,
+    ))
 }
 
 fn usage(g: &Generation) -> Value {
@@ -358,6 +406,7 @@ async fn next_nonempty(g: &mut Generation) -> Option<Result<Piece, ApiError>> {
 
 /// Parses, validates and answers a completion or chat request.
 async fn generate(st: &AppState, kind: Kind, req: &mut Request, res: &mut Response) {
+    let arrived = Instant::now();
     let prepared = async {
         check_key(st, req)?;
         let served = st.served()?;
@@ -370,7 +419,7 @@ async fn generate(st: &AppState, kind: Kind, req: &mut Request, res: &mut Respon
             }
             Kind::Chat => chat_prompt(&served, &api::parse::<ChatRequest>(&b)?.messages)?,
         };
-        let g = start(&served, prompt, &set)?;
+        let g = start(st, &served, arrived, prompt, &set)?;
         Ok::<_, ApiError>((served, g, set))
     };
     match prepared.await {

@@ -100,6 +100,8 @@ pub struct Counts {
     pub running: AtomicUsize,
     /// KV cache positions in use across running requests.
     pub kv_used: AtomicUsize,
+    /// KV cache positions the running requests hold.
+    pub kv_capacity: AtomicUsize,
 }
 
 impl Scheduler {
@@ -192,6 +194,10 @@ fn engine_loop(model: &Model<CpuBackend>, parallel: usize, rx: &Receiver<Job>, c
         c.running.store(active.len(), Ordering::Relaxed);
         c.kv_used.store(
             active.iter().map(|s| s.cache.len()).sum(),
+            Ordering::Relaxed,
+        );
+        c.kv_capacity.store(
+            active.iter().map(|s| s.cache.capacity()).sum(),
             Ordering::Relaxed,
         );
     }

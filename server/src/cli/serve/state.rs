@@ -45,6 +45,8 @@ pub struct AppState {
     pub api_key: Option<String>,
     /// Largest request body accepted.
     pub max_body: usize,
+    /// The instruments behind `/metrics`.
+    pub metrics: Arc<super::metrics::Metrics>,
 }
 
 impl AppState {
