@@ -2,162 +2,14 @@
 //! and not), probes, every bad input with its status and error type, the bounded queue,
 //! cancellation on disconnect, and the official `openai` Python client.
 
+mod common;
+
+use common::*;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const MODEL: &str = "models/bitnet-tiny-synthetic.gguf";
-const NAME: &str = "bitnet-tiny-synthetic";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A running server, killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Server {
-        let cache = tempfile::tempdir().expect("tempdir").keep();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bitnet"))
-            .args(["serve", "-m", MODEL, "--port", "0", "-t", "2"])
-            .args(extra)
-            .current_dir(repo())
-            .env("XDG_CACHE_HOME", cache)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn bitnet serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let port = loop {
-            let line = lines
-                .next()
-                .expect("server exited before listening")
-                .expect("read stderr");
-            if let Some(addr) = line.strip_prefix("listening on http://") {
-                break addr
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .expect("port");
-            }
-        };
-        // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        let s = Server { child, port };
-        let t0 = Instant::now();
-        while s.get("/health/ready").0 != 200 {
-            assert!(t0.elapsed() < Duration::from_secs(60), "never ready");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        s
-    }
-
-    fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> (u16, String) {
-        request(self.port, method, path, headers, body)
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        self.request("GET", path, &[], b"")
-    }
-
-    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        post(self.port, path, body)
-    }
-}
-
-/// One HTTP/1.1 request on a fresh connection: the status and the (de-chunked) body.
-fn request(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .expect("timeout");
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).expect("write head");
-    // A body over the limit may be refused before it is all sent.
-    let _ = stream.write_all(body);
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    (status, body)
-}
-
-/// A JSON POST: the status and the parsed body.
-fn post(port: u16, path: &str, body: &Value) -> (u16, Value) {
-    let (status, text) = request(port, "POST", path, &[], body.to_string().as_bytes());
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
-/// Decodes an HTTP/1.1 chunked body.
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-/// The `data:` payloads of an SSE body.
-fn sse_data(body: &str) -> Vec<String> {
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .map(str::to_string)
-        .collect()
-}
 
 fn error_of(v: &Value) -> (&str, &str) {
     (
@@ -346,53 +198,67 @@ fn bad_inputs_get_their_status_and_error_type() {
 #[test]
 fn a_full_queue_answers_429_and_a_disconnect_frees_the_slot() {
     let s = Server::start(&["--parallel", "1", "--max-queue", "1"]);
-    // Streams that run long hold the only slot and the only queue place.
+    // A client that goes away after the first chunk: generation stops between decode steps
+    // (counted as an abort, far fewer tokens than asked) and the slot is freed.
     let long =
-        json!({"prompt": "a", "max_tokens": 400, "stream": true, "temperature": 1.0}).to_string();
-    let open = |body: &str| {
+        json!({"prompt": "a", "max_tokens": 500, "stream": true, "temperature": 1.0}).to_string();
+    let before = s.get("/metrics").1;
+    {
         let mut c = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
         write!(
             c,
-            "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
+            "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{long}",
+            long.len()
         )
         .expect("send");
-        c
-    };
-    let mut first = open(&long);
-    let mut buf = [0u8; 256];
-    // The first one is running once it has sent something.
-    let n = first.read(&mut buf).expect("first bytes");
-    assert!(n > 0);
-    let second = open(&long);
-    let t0 = Instant::now();
-    let mut saw_429 = false;
-    while t0.elapsed() < Duration::from_secs(30) && !saw_429 {
-        let (code, text) = s.request("POST", "/v1/completions", &[], long.as_bytes());
-        if code == 429 {
-            assert!(
-                text.contains("rate_limit_error") && text.contains("queue is full"),
-                "{text}"
-            );
-            saw_429 = true;
-        }
+        let mut buf = [0u8; 64];
+        assert!(c.read(&mut buf).expect("first bytes") > 0);
     }
-    assert!(saw_429, "no 429 with one slot and one queue place taken");
-    // Disconnect both: generation stops between steps and the slot is freed.
-    drop(first);
-    drop(second);
+    let abort =
+        format!("bitnet_request_success_total{{finished_reason=\"abort\",model_name=\"{NAME}\"}}");
+    let tokens = format!("bitnet_generation_tokens_total{{model_name=\"{NAME}\"}}");
     let t0 = Instant::now();
     loop {
         let (_, ready) = s.get("/health/ready");
         let v: Value = serde_json::from_str(&ready).expect("json");
-        if v["requests_running"] == 0 && v["requests_waiting"] == 0 {
+        let after = s.get("/metrics").1;
+        if v["requests_running"] == 0 && series(&after, &abort) - series(&before, &abort) == 1.0 {
+            let generated = series(&after, &tokens) - series(&before, &tokens);
+            assert!(
+                generated < 500.0,
+                "{generated} tokens after the client left"
+            );
             break;
         }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "slot never freed: {v}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(t0.elapsed() < Duration::from_secs(20), "never aborted: {v}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A burst of 16 at once with one slot and one queue place: most get 429, none fails
+    // otherwise.
+    let short = json!({"prompt": "a", "max_tokens": 64}).to_string();
+    let port = s.port;
+    let burst: Vec<_> = (0..16)
+        .map(|_| {
+            let body = short.clone();
+            std::thread::spawn(move || {
+                request(port, "POST", "/v1/completions", &[], body.as_bytes())
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, String)> = burst
+        .into_iter()
+        .map(|h| h.join().expect("client"))
+        .collect();
+    let full = answers.iter().filter(|(c, _)| *c == 429).count();
+    assert!(full >= 1, "no 429 in a burst of 16 for 2 places");
+    for (code, text) in &answers {
+        assert!(*code == 200 || *code == 429, "{code}: {text}");
+        if *code == 429 {
+            assert!(
+                text.contains("rate_limit_error") && text.contains("queue is full"),
+                "{text}"
+            );
+        }
     }
 }
 

@@ -20,7 +20,7 @@ pub fn threads(requested: Option<usize>) -> anyhow::Result<usize> {
 }
 
 /// How and where a model runs: the options `run`, `chat` and `bench` share.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct RunnerArgs {
     /// Worker threads (default: all cores).
     #[arg(short, long)]

@@ -70,6 +70,27 @@ impl ApiError {
         e
     }
 
+    /// 403 for an admin request outside what it may touch.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "permission_error", message)
+    }
+
+    /// 404 for something that does not exist.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found_error", message)
+    }
+
+    /// 422 for a model file that failed to load.
+    pub fn load_failed(message: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request_error",
+            message,
+        );
+        e.0.code = Some("model_load_failed");
+        e
+    }
+
     /// 404 for a model this server does not have.
     pub fn model_not_found(requested: &str, served: &str) -> Self {
         let mut e = Self::new(

@@ -5,9 +5,11 @@
 //! The loaded model runs on one engine thread that batches concurrent requests
 //! ([`scheduler`]); handlers only parse, validate, tokenize and stream.
 
+mod admin;
 mod api;
 mod error;
 mod generation;
+mod lifecycle;
 mod metrics;
 mod routes;
 mod scheduler;
@@ -15,14 +17,11 @@ mod state;
 
 use super::load;
 use anyhow::Context;
-use bitnet_engine::chat::ChatTemplate;
-use bitnet_engine::model::Model;
 use salvo::conn::Acceptor;
 use salvo::prelude::*;
-use state::{AppState, ModelState, Served};
+use state::{AppState, ModelState};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
 
 /// Arguments of `bitnet serve`.
 #[derive(clap::Args, Debug)]
@@ -48,6 +47,13 @@ pub struct ServeArgs {
     /// Context per request (default: the model's training context).
     #[arg(long)]
     ctx: Option<usize>,
+    /// Directory the admin API may load models from (`POST /api/load {"model": NAME}`).
+    #[arg(long)]
+    models_dir: Option<PathBuf>,
+    /// Require `Authorization: Bearer KEY` on the admin routes (`/api/*`); without it they
+    /// are off.
+    #[arg(long)]
+    admin_key: Option<String>,
     /// Largest request body in bytes; larger gets 413.
     #[arg(long, default_value_t = 1 << 20)]
     max_body: usize,
@@ -61,15 +67,22 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
     if a.runner.backend != load::BackendChoice::Cpu {
         anyhow::bail!("the server runs on --backend cpu");
     }
-    let name = a.model.file_stem().map_or_else(
-        || a.model.display().to_string(),
-        |s| s.to_string_lossy().into(),
-    );
+    let name = lifecycle::model_name(&a.model);
     let state = Arc::new(AppState {
         model: RwLock::new(ModelState::Loading(name.clone())),
         api_key: a.api_key.clone(),
         max_body: a.max_body,
         metrics: Arc::new(metrics::Metrics::new().map_err(anyhow::Error::msg)?),
+        admin_key: a.admin_key.clone(),
+        loader: lifecycle::Loader {
+            runner: a.runner.clone(),
+            ctx: a.ctx,
+            parallel: a.parallel,
+            max_queue: a.max_queue,
+            models_dir: a.models_dir.clone(),
+        },
+        failures: Default::default(),
+        admin_lock: tokio::sync::Mutex::new(()),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -89,19 +102,22 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
             );
         }
         let loader_state = Arc::clone(&state);
+        let model_path = a.model.clone();
         std::thread::Builder::new()
             .name("bitnet-load".into())
-            .spawn(move || {
-                let t0 = Instant::now();
-                match load_served(&a, name, t0) {
-                    Ok(s) => {
-                        eprintln!("model '{}' ready in {:.2} s", s.name, s.load_seconds);
-                        loader_state.set(ModelState::Ready(Arc::new(s)));
-                    }
-                    Err(e) => {
-                        eprintln!("error: cannot load the model: {e:#}");
-                        loader_state.set(ModelState::Failed(format!("{e:#}")));
-                    }
+            .spawn(move || match loader_state.loader.load(&model_path) {
+                Ok(s) => {
+                    eprintln!("model '{}' ready in {:.2} s", s.name, s.load_seconds);
+                    loader_state.set(ModelState::Ready(Arc::new(s)));
+                }
+                Err(e) => {
+                    eprintln!("error: cannot load the model: {e:#}");
+                    loader_state
+                        .failures
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(name, format!("{e:#}"));
+                    loader_state.set(ModelState::Failed(format!("{e:#}")));
                 }
             })
             .context("cannot start the loader thread")?;
@@ -113,45 +129,6 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
         });
         server.serve(routes::router(state)).await;
         Ok(())
-    })
-}
-
-/// Loads the model, tokenizer and template and starts the engine thread.
-fn load_served(a: &ServeArgs, name: String, t0: Instant) -> anyhow::Result<Served> {
-    let threads = load::threads(a.runner.threads)?;
-    let file = load::open(&a.model)?;
-    let tokenizer = super::tokenize::load_tokenizer(&file, None)?;
-    let template = ChatTemplate::for_model(&file, &tokenizer, None).map_err(|e| e.to_string());
-    let backend = load::cpu_backend(threads, &a.runner)?;
-    let tl = a
-        .runner
-        .tl_config
-        .as_deref()
-        .map(load::read_tl_config)
-        .transpose()?;
-    let model = Model::load_with(&file, backend, tl.as_ref(), |_, _| {})
-        .with_context(|| format!("cannot load {}", a.model.display()))?;
-    let n_ctx = a
-        .ctx
-        .unwrap_or(model.config.n_ctx_train)
-        .min(model.config.n_ctx_train);
-    if n_ctx < 2 {
-        anyhow::bail!("--ctx must be at least 2");
-    }
-    let n_vocab = model.config.n_vocab;
-    let ids = tokenizer.special_ids();
-    let stop_tokens = [ids.eos, ids.eot, ids.eom].into_iter().flatten().collect();
-    let scheduler = scheduler::Scheduler::start(Arc::new(model), a.parallel, a.max_queue)
-        .context("cannot start the engine thread")?;
-    Ok(Served {
-        name,
-        tokenizer,
-        template,
-        scheduler,
-        n_ctx,
-        n_vocab,
-        stop_tokens,
-        load_seconds: t0.elapsed().as_secs_f64(),
     })
 }
 

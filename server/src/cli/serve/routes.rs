@@ -30,27 +30,35 @@ pub fn router(state: Arc<AppState>) -> Router {
         .push(Router::with_path("tokenize").post(Tokenize(s())))
         .push(Router::with_path("detokenize").post(Detokenize(s())))
         .push(Router::with_path("metrics").get(MetricsRoute(s())))
+        .push(Router::with_path("api/load").post(super::admin::Load(s())))
+        .push(Router::with_path("api/unload").post(super::admin::Unload(s())))
+        .push(Router::with_path("api/models").get(super::admin::List(s())))
 }
 
 /// `Authorization: Bearer KEY` when the server has a key.
-fn check_key(state: &AppState, req: &Request) -> Result<(), ApiError> {
-    let Some(key) = &state.api_key else {
-        return Ok(());
-    };
+pub(super) fn check_key(state: &AppState, req: &Request) -> Result<(), ApiError> {
+    match &state.api_key {
+        Some(key) => check_bearer(req, key, "API key"),
+        None => Ok(()),
+    }
+}
+
+/// The request's Bearer token must be `key` (`what` names it in the 401).
+pub(super) fn check_bearer(req: &Request, key: &str, what: &str) -> Result<(), ApiError> {
     let given = req
         .header::<String>("authorization")
         .and_then(|h| h.strip_prefix("Bearer ").map(str::to_string));
     match given {
-        None => Err(ApiError::unauthorized(
-            "missing API key: send 'Authorization: Bearer <key>'",
-        )),
-        Some(k) if k == *key => Ok(()),
-        Some(_) => Err(ApiError::unauthorized("the API key is wrong")),
+        None => Err(ApiError::unauthorized(format!(
+            "missing {what}: send 'Authorization: Bearer <{what}>'"
+        ))),
+        Some(k) if k == key => Ok(()),
+        Some(_) => Err(ApiError::unauthorized(format!("the {what} is wrong"))),
     }
 }
 
 /// The request body, within the size limit.
-async fn body(state: &AppState, req: &mut Request) -> Result<Vec<u8>, ApiError> {
+pub(super) async fn body(state: &AppState, req: &mut Request) -> Result<Vec<u8>, ApiError> {
     match req.payload_with_max_size(state.max_body).await {
         Ok(b) => Ok(b.to_vec()),
         Err(ParseError::PayloadTooLarge) => Err(ApiError::too_large(state.max_body)),
@@ -82,12 +90,16 @@ impl Ready {
     async fn handle(&self, res: &mut Response) {
         let state = self.0.model.read().unwrap_or_else(|e| e.into_inner());
         let (code, body) = match &*state {
-            ModelState::Ready(s) => {
+            ModelState::Ready(s) | ModelState::Swapping { old: s, .. } => {
                 let c = s.scheduler.counts();
+                let status = match &*state {
+                    ModelState::Swapping { .. } => "swapping",
+                    _ => "ready",
+                };
                 (
                     StatusCode::OK,
                     json!({
-                        "status": "ready",
+                        "status": status,
                         "model": s.name,
                         "load_seconds": s.load_seconds,
                         "requests_running": c.running.load(Ordering::Relaxed),
@@ -97,6 +109,10 @@ impl Ready {
                     }),
                 )
             }
+            ModelState::Unloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"status": "unloaded"}),
+            ),
             ModelState::Loading(name) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"status": "loading", "model": name}),

@@ -29,11 +29,20 @@ pub struct Served {
 
 /// The model's lifecycle state.
 pub enum ModelState {
-    /// Being loaded (the name).
+    /// No model (after an unload).
+    Unloaded,
+    /// Being loaded (the name), nothing served meanwhile.
     Loading(String),
     /// Serving.
     Ready(Arc<Served>),
-    /// Loading failed, with the reason.
+    /// Serving the old model while the new one (its name) loads beside it.
+    Swapping {
+        /// Still serving.
+        old: Arc<Served>,
+        /// Loading.
+        new: String,
+    },
+    /// Loading failed, with the reason (nothing served).
     Failed(String),
 }
 
@@ -47,6 +56,14 @@ pub struct AppState {
     pub max_body: usize,
     /// The instruments behind `/metrics`.
     pub metrics: Arc<super::metrics::Metrics>,
+    /// `--admin-key`: required on `/api/*`; without it the admin routes are off.
+    pub admin_key: Option<String>,
+    /// How models are loaded and where from.
+    pub loader: super::lifecycle::Loader,
+    /// The last load failure per model name (for `/api/models`).
+    pub failures: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    /// One admin operation at a time.
+    pub admin_lock: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -54,7 +71,10 @@ impl AppState {
     pub fn served(&self) -> Result<Arc<Served>, ApiError> {
         let state = self.model.read().unwrap_or_else(|e| e.into_inner());
         match &*state {
-            ModelState::Ready(s) => Ok(Arc::clone(s)),
+            ModelState::Ready(s) | ModelState::Swapping { old: s, .. } => Ok(Arc::clone(s)),
+            ModelState::Unloaded => Err(ApiError::unavailable(
+                "no model is loaded (POST /api/load loads one)",
+            )),
             ModelState::Loading(name) => Err(ApiError::unavailable(format!(
                 "the model '{name}' is loading; retry when /health/ready answers 200"
             ))),
