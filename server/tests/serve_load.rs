@@ -55,8 +55,11 @@ fn stream_once(port: u16, i: usize) -> Result<u64, String> {
     if events.last().map(String::as_str) != Some("[DONE]") {
         return Err(format!("no [DONE]: {text}"));
     }
+    // Only the usage chunk is parsed: the clients share the machine with the server.
     events
         .iter()
+        .rev()
+        .filter(|e| e.contains("\"usage\""))
         .filter_map(|e| serde_json::from_str::<Value>(e).ok())
         .find_map(|v| v["usage"]["completion_tokens"].as_u64())
         .ok_or_else(|| format!("no usage chunk: {text}"))

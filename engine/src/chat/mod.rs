@@ -10,7 +10,7 @@
 
 mod builtin;
 mod error;
-mod pyjson;
+pub mod pyjson;
 mod strftime;
 
 pub use builtin::BuiltinTemplate;

@@ -131,7 +131,9 @@ fn write_number(out: &mut String, value: &Value) {
     }
 }
 
-fn write_string(out: &mut String, s: &str) {
+/// Appends `s` as a JSON string literal (quotes included), escaped as Python's
+/// `json.dumps(..., ensure_ascii=False)` escapes it.
+pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {

@@ -352,6 +352,29 @@ async fn answer(
         }
         return;
     }
+    // Text chunks are most of a stream: their JSON is built from a prepared prefix and the
+    // escaped text instead of a `Value` tree per token.
+    let prefix = format!(
+        "{{\"id\":{},\"object\":\"{}\",\"created\":{created},\"model\":{},\"choices\":[",
+        Value::from(id.as_str()),
+        kind.object(true),
+        Value::from(model.as_str())
+    );
+    let text_chunk = move |text: &str, first: bool| {
+        let mut out = String::with_capacity(prefix.len() + text.len() + 80);
+        out.push_str(&prefix);
+        out.push_str(match (kind, first) {
+            (Kind::Completion, _) => "{\"index\":0,\"text\":",
+            (Kind::Chat, true) => "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":",
+            (Kind::Chat, false) => "{\"index\":0,\"delta\":{\"content\":",
+        });
+        bitnet_engine::chat::pyjson::write_string(&mut out, text);
+        out.push_str(match kind {
+            Kind::Completion => ",\"logprobs\":null,\"finish_reason\":null}]}",
+            Kind::Chat => "},\"finish_reason\":null}]}",
+        });
+        SseEvent::default().text(out)
+    };
     let chunk = move |choices: Vec<Value>, usage: Option<Value>| {
         let mut v = json!({
             "id": id, "object": kind.object(true), "created": created, "model": model,
@@ -369,20 +392,17 @@ async fn answer(
         Done,
         End,
     }
-    let init = (g, Stage::Text, true, set.include_usage, chunk);
+    let init = (g, Stage::Text, true, set.include_usage, (chunk, text_chunk));
     let events = stream::unfold(
         init,
-        move |(mut g, stage, first, with_usage, chunk)| async move {
+        move |(mut g, stage, first, with_usage, makers)| async move {
+            let (chunk, text_chunk) = &makers;
             let (event, next, first) = match stage {
                 Stage::End => return None,
                 Stage::Done => (SseEvent::default().text("[DONE]"), Stage::End, first),
                 Stage::Usage(u) => (chunk(Vec::new(), Some(u)), Stage::Done, first),
                 Stage::Text => match next_nonempty(&mut g).await {
-                    Some(Ok(Piece::Text(t))) => (
-                        chunk(vec![kind.choice(&t, None, true, first)], None),
-                        Stage::Text,
-                        false,
-                    ),
+                    Some(Ok(Piece::Text(t))) => (text_chunk(&t, first), Stage::Text, false),
                     Some(Ok(Piece::End { text, finish })) => {
                         let next = if with_usage {
                             Stage::Usage(usage(&g))
@@ -402,7 +422,7 @@ async fn answer(
             };
             Some((
                 Ok::<_, Infallible>(event),
-                (g, next, first, with_usage, chunk),
+                (g, next, first, with_usage, makers),
             ))
         },
     );
@@ -518,6 +538,29 @@ impl Detokenize {
         match r.await {
             Ok(v) => res.render(Json(v)),
             Err(e) => e.write(res),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bitnet_engine::chat::pyjson::write_string as push_json_str;
+
+    #[test]
+    fn json_strings_round_trip() {
+        for s in [
+            "",
+            "plain",
+            "q\"uote",
+            "back\\slash",
+            "line\nbreak\r\t",
+            "\u{1}\u{1f}\u{7f}",
+            "é漢字🙂",
+        ] {
+            let mut out = String::new();
+            push_json_str(&mut out, s);
+            let back: String = serde_json::from_str(&out).expect("valid JSON string");
+            assert_eq!(back, s, "{out}");
         }
     }
 }
