@@ -381,3 +381,14 @@ fn metrics_move_with_requests_and_pass_promtool() {
         }
     }
 }
+
+#[test]
+fn metrics_can_be_turned_off() {
+    let s = Server::start(&["--metrics", "off"]);
+    let (code, text) = s.get("/metrics");
+    assert_eq!(code, 404, "{text}");
+    assert!(text.contains("metrics are off"), "{text}");
+    // Serving is unaffected.
+    let (code, v) = s.post("/v1/completions", &json!({"prompt": "hi", "max_tokens": 3}));
+    assert_eq!(code, 200, "{v}");
+}

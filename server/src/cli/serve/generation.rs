@@ -38,6 +38,8 @@ pub struct Generation {
     /// Time the request waited for a slot.
     pub queued: std::time::Duration,
     metrics: Arc<Metrics>,
+    /// The `model_name` label, built once.
+    label: [opentelemetry::KeyValue; 1],
     /// When the request arrived.
     arrived: Instant,
     /// When the last token arrived.
@@ -57,6 +59,7 @@ impl Generation {
         stop: &[String],
     ) -> Self {
         Generation {
+            label: Metrics::label(&served.name),
             served,
             rx: Some(rx),
             decoder: StreamDecoder::new(),
@@ -85,17 +88,15 @@ impl Generation {
             match event {
                 Event::Started { queued } => {
                     self.queued = queued;
-                    self.metrics.queued(&self.served.name, queued);
+                    self.metrics.queued(&self.label, queued);
                     continue;
                 }
                 Event::Token(t) => {
                     self.completion_tokens += 1;
                     let now = Instant::now();
                     match self.last_token {
-                        None => self
-                            .metrics
-                            .first_token(&self.served.name, now - self.arrived),
-                        Some(prev) => self.metrics.next_token(&self.served.name, now - prev),
+                        None => self.metrics.first_token(&self.label, now - self.arrived),
+                        Some(prev) => self.metrics.next_token(&self.label, now - prev),
                     }
                     self.last_token = Some(now);
                     let piece = match self.decoder.push(&self.served.tokenizer, t) {
@@ -128,18 +129,18 @@ impl Generation {
                 Event::Failed(msg) => {
                     self.rx = None;
                     self.counted = true;
-                    self.metrics.failed(&self.served.name);
+                    self.metrics.failed(&self.label);
                     return Some(Err(ApiError::internal(msg)));
                 }
             }
         }
     }
 
-    fn count_end(&mut self, reason: &str) {
+    fn count_end(&mut self, reason: &'static str) {
         if !self.counted {
             self.counted = true;
             self.metrics.finished(
-                &self.served.name,
+                &self.label,
                 reason,
                 self.arrived.elapsed(),
                 self.prompt_tokens,

@@ -21,6 +21,8 @@ const LATENCY_BUCKETS: [f64; 17] = [
 
 /// Every instrument, and the exporter's registry.
 pub struct Metrics {
+    /// `--metrics off` turns recording off (and `/metrics` answers 404).
+    enabled: bool,
     registry: prometheus::Registry,
     /// Kept alive: dropping it stops collection.
     _provider: SdkMeterProvider,
@@ -56,8 +58,9 @@ pub struct Snapshot<'a> {
 }
 
 impl Metrics {
-    /// Creates the instruments and the Prometheus exporter.
-    pub fn new() -> Result<Self, String> {
+    /// Creates the instruments and the Prometheus exporter; with `enabled` false nothing is
+    /// recorded.
+    pub fn new(enabled: bool) -> Result<Self, String> {
         let registry = prometheus::Registry::new();
         let exporter = opentelemetry_prometheus::exporter()
             .with_registry(registry.clone())
@@ -78,6 +81,7 @@ impl Metrics {
             m.u64_counter(name).with_description(help).build()
         };
         Ok(Metrics {
+            enabled,
             ttft: seconds(
                 "bitnet_time_to_first_token",
                 "Time from the request's arrival to its first generated token.",
@@ -138,46 +142,66 @@ impl Metrics {
         })
     }
 
-    fn label(model: &str) -> [KeyValue; 1] {
+    /// The `model_name` label of `model`: built once per request, not per token.
+    pub fn label(model: &str) -> [KeyValue; 1] {
         [KeyValue::new("model_name", model.to_string())]
     }
 
     /// The first token of a request arrived `since` after the request did.
-    pub fn first_token(&self, model: &str, since: Duration) {
-        self.ttft.record(since.as_secs_f64(), &Self::label(model));
+    pub fn first_token(&self, label: &[KeyValue], since: Duration) {
+        if !self.enabled {
+            return;
+        }
+        self.ttft.record(since.as_secs_f64(), label);
     }
 
     /// A later token arrived `gap` after the previous one.
-    pub fn next_token(&self, model: &str, gap: Duration) {
-        self.itl.record(gap.as_secs_f64(), &Self::label(model));
+    pub fn next_token(&self, label: &[KeyValue], gap: Duration) {
+        if !self.enabled {
+            return;
+        }
+        self.itl.record(gap.as_secs_f64(), label);
     }
 
     /// A request left the queue after `waited`.
-    pub fn queued(&self, model: &str, waited: Duration) {
-        self.queue.record(waited.as_secs_f64(), &Self::label(model));
+    pub fn queued(&self, label: &[KeyValue], waited: Duration) {
+        if !self.enabled {
+            return;
+        }
+        self.queue.record(waited.as_secs_f64(), label);
     }
 
     /// A request ended normally (`reason`: stop, length or abort).
     pub fn finished(
         &self,
-        model: &str,
-        reason: &str,
+        label: &[KeyValue],
+        reason: &'static str,
         total: Duration,
         prompt: usize,
         generated: usize,
     ) {
-        let l = Self::label(model);
-        self.e2e.record(total.as_secs_f64(), &l);
-        self.prompt_tokens.add(prompt as u64, &l);
-        self.generation_tokens.add(generated as u64, &l);
-        let mut l2 = l.to_vec();
-        l2.push(KeyValue::new("finished_reason", reason.to_string()));
+        if !self.enabled {
+            return;
+        }
+        self.e2e.record(total.as_secs_f64(), label);
+        self.prompt_tokens.add(prompt as u64, label);
+        self.generation_tokens.add(generated as u64, label);
+        let mut l2 = label.to_vec();
+        l2.push(KeyValue::new("finished_reason", reason));
         self.success.add(1, &l2);
     }
 
     /// The engine failed a request.
-    pub fn failed(&self, model: &str) {
-        self.failure.add(1, &Self::label(model));
+    pub fn failed(&self, label: &[KeyValue]) {
+        if !self.enabled {
+            return;
+        }
+        self.failure.add(1, label);
+    }
+
+    /// Whether metrics are recorded.
+    pub fn enabled(&self) -> bool {
+        self.enabled
     }
 
     /// Samples the gauges and renders everything as Prometheus text.

@@ -54,11 +54,23 @@ pub struct ServeArgs {
     /// are off.
     #[arg(long)]
     admin_key: Option<String>,
+    /// Record request metrics and serve `/metrics` (off: for measuring their cost).
+    #[arg(long, value_enum, default_value_t = Toggle::On)]
+    metrics: Toggle,
     /// Largest request body in bytes; larger gets 413.
     #[arg(long, default_value_t = 1 << 20)]
     max_body: usize,
     #[command(flatten)]
     runner: load::RunnerArgs,
+}
+
+/// An on/off switch on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Toggle {
+    /// On.
+    On,
+    /// Off.
+    Off,
 }
 
 /// Runs the service until the process is stopped (Ctrl-C or SIGTERM).
@@ -72,7 +84,9 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
         model: RwLock::new(ModelState::Loading(name.clone())),
         api_key: a.api_key.clone(),
         max_body: a.max_body,
-        metrics: Arc::new(metrics::Metrics::new().map_err(anyhow::Error::msg)?),
+        metrics: Arc::new(
+            metrics::Metrics::new(a.metrics == Toggle::On).map_err(anyhow::Error::msg)?,
+        ),
         admin_key: a.admin_key.clone(),
         loader: lifecycle::Loader {
             runner: a.runner.clone(),

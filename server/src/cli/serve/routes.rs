@@ -133,6 +133,9 @@ pub struct MetricsRoute(Arc<AppState>);
 #[handler]
 impl MetricsRoute {
     async fn handle(&self, res: &mut Response) {
+        if !self.0.metrics.enabled() {
+            return ApiError::not_found("metrics are off (--metrics off)").write(res);
+        }
         let served = self.0.served().ok();
         let snap = served.as_ref().map(|s| {
             let c = s.scheduler.counts();
