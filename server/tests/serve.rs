@@ -392,3 +392,42 @@ fn metrics_can_be_turned_off() {
     let (code, v) = s.post("/v1/completions", &json!({"prompt": "hi", "max_tokens": 3}));
     assert_eq!(code, 200, "{v}");
 }
+
+#[test]
+fn resource_thresholds_flip_readiness_or_only_warn() {
+    // Any real process is above 1 MiB resident.
+    let flip = Server::start_until_listening(&["--ready-max-rss-mb", "1"]);
+    let t0 = Instant::now();
+    let v: Value = loop {
+        let (code, text) = flip.get("/health/ready");
+        let v: Value = serde_json::from_str(&text).expect("json");
+        if v["status"] != "loading" {
+            assert_eq!(code, 503, "{v}");
+            break v;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "never loaded");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(v["status"], "overloaded", "{v}");
+    let reason = v["reasons"][0].as_str().unwrap_or("");
+    assert!(
+        reason.contains("resident memory") && reason.contains("threshold 1 MiB"),
+        "{v}"
+    );
+    // Readiness only steers traffic: requests that arrive are still served.
+    let (code, r) = flip.post("/v1/completions", &json!({"prompt": "hi", "max_tokens": 2}));
+    assert_eq!(code, 200, "{r}");
+
+    let warn = Server::start(&["--warn-rss-mb", "1", "--ready-max-waiting", "1000"]);
+    let (code, text) = warn.get("/health/ready");
+    assert_eq!(code, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(v["status"], "ready");
+    assert!(
+        v["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("resident memory")),
+        "{v}"
+    );
+    assert_eq!(v["reasons"], json!([]));
+}

@@ -34,8 +34,23 @@ impl Server {
         Server::start_with(&repo().join(MODEL), extra)
     }
 
-    /// A server for `model` with `extra` arguments.
+    /// A server on the bundled model, returned as soon as it listens (not waiting for ready).
+    pub fn start_until_listening(extra: &[&str]) -> Server {
+        Server::spawn(&repo().join(MODEL), extra)
+    }
+
+    /// A server for `model` with `extra` arguments, once `/health/ready` answers 200.
     pub fn start_with(model: &std::path::Path, extra: &[&str]) -> Server {
+        let s = Server::spawn(model, extra);
+        let t0 = Instant::now();
+        while s.get("/health/ready").0 != 200 {
+            assert!(t0.elapsed() < Duration::from_secs(60), "never ready");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        s
+    }
+
+    fn spawn(model: &std::path::Path, extra: &[&str]) -> Server {
         let cache = tempfile::tempdir().expect("tempdir").keep();
         let mut child = Command::new(env!("CARGO_BIN_EXE_bitnet"))
             .args(["serve", "--port", "0", "-m"])
@@ -69,13 +84,7 @@ impl Server {
         };
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        let s = Server { child, port };
-        let t0 = Instant::now();
-        while s.get("/health/ready").0 != 200 {
-            assert!(t0.elapsed() < Duration::from_secs(60), "never ready");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        s
+        Server { child, port }
     }
 
     pub fn request(

@@ -199,6 +199,18 @@ impl Metrics {
         self.failure.add(1, label);
     }
 
+    /// The process's resident memory in bytes (for the readiness thresholds).
+    pub fn process_rss(&self) -> Option<u64> {
+        let pid = sysinfo::get_current_pid().ok()?;
+        let mut sys = self.system.lock().unwrap_or_else(|e| e.into_inner());
+        sys.refresh_processes_specifics(
+            sysinfo::ProcessesToUpdate::Some(&[pid]),
+            true,
+            sysinfo::ProcessRefreshKind::nothing().with_memory(),
+        );
+        sys.process(pid).map(|p| p.memory())
+    }
+
     /// Whether metrics are recorded.
     pub fn enabled(&self) -> bool {
         self.enabled

@@ -14,6 +14,7 @@ mod metrics;
 mod routes;
 mod scheduler;
 mod state;
+mod thresholds;
 
 use super::load;
 use anyhow::Context;
@@ -61,6 +62,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1 << 20)]
     max_body: usize,
     #[command(flatten)]
+    thresholds: thresholds::Thresholds,
+    #[command(flatten)]
     runner: load::RunnerArgs,
 }
 
@@ -97,6 +100,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
         },
         failures: Default::default(),
         admin_lock: tokio::sync::Mutex::new(()),
+        thresholds: a.thresholds.clone(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -92,18 +92,34 @@ impl Ready {
         let (code, body) = match &*state {
             ModelState::Ready(s) | ModelState::Swapping { old: s, .. } => {
                 let c = s.scheduler.counts();
-                let status = match &*state {
-                    ModelState::Swapping { .. } => "swapping",
-                    _ => "ready",
+                let waiting = c.waiting.load(Ordering::Relaxed);
+                let th = &self.0.thresholds;
+                let rss_mib = if th.needs_rss() {
+                    self.0.metrics.process_rss().map(|b| b >> 20)
+                } else {
+                    None
+                };
+                let verdict = th.check(&super::thresholds::Observed { waiting, rss_mib });
+                for w in &verdict.warnings {
+                    tracing::warn!("readiness warning: {w}");
+                }
+                let (code, status) = match &*state {
+                    _ if !verdict.overloaded.is_empty() => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
+                    }
+                    ModelState::Swapping { .. } => (StatusCode::OK, "swapping"),
+                    _ => (StatusCode::OK, "ready"),
                 };
                 (
-                    StatusCode::OK,
+                    code,
                     json!({
                         "status": status,
+                        "reasons": verdict.overloaded,
+                        "warnings": verdict.warnings,
                         "model": s.name,
                         "load_seconds": s.load_seconds,
                         "requests_running": c.running.load(Ordering::Relaxed),
-                        "requests_waiting": c.waiting.load(Ordering::Relaxed),
+                        "requests_waiting": waiting,
                         "kv_tokens_in_use": c.kv_used.load(Ordering::Relaxed),
                         "parallel": s.scheduler.parallel(),
                     }),

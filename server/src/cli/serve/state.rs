@@ -64,6 +64,8 @@ pub struct AppState {
     pub failures: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
     /// One admin operation at a time.
     pub admin_lock: tokio::sync::Mutex<()>,
+    /// What `/health/ready` checks besides the model state.
+    pub thresholds: super::thresholds::Thresholds,
 }
 
 impl AppState {
