@@ -116,8 +116,9 @@ impl Q6kRows {
         self.rows_dot_at(Level::detect(), r0, out, x);
     }
 
-    /// [`Q6kRows::rows_dot`] at a forced level: AVX-512 VNNI has its own kernel; every other
-    /// level runs the portable loop under that level's features (scalar: plain code).
+    /// [`Q6kRows::rows_dot`] at a forced level: AVX-512 VNNI and AVX2 have their own kernels;
+    /// AVX-512 without VNNI and portable run the portable loop under that level's features
+    /// (scalar: plain code).
     ///
     /// # Panics
     /// As [`Q6kRows::rows_dot`], or if the CPU cannot run `level`.
@@ -152,10 +153,7 @@ impl Q6kRows {
                 None => unreachable!("checked by is_available"),
             },
             #[cfg(target_arch = "x86_64")]
-            Level::Avx2 => match pulp::x86::V3::try_new() {
-                Some(simd) => pulp::Simd::vectorize(simd, job),
-                None => unreachable!("checked by is_available"),
-            },
+            Level::Avx2 => job.run(x86::avx2),
             _ => pulp::Arch::new().dispatch(job),
         }
     }
@@ -317,11 +315,85 @@ mod x86 {
     use core::arch::x86_64::*;
     use pulp::bytemuck::cast;
 
+    /// The codes (0..63) of a block's four quarters from its low-nibble and high-bit vectors
+    /// (see the module doc's layout), with the given width's intrinsics.
+    macro_rules! quarter_codes {
+        ($lo0:ident, $lo1:ident, $hi:ident, $m4:ident, $m30:ident,
+         $or:ident, $and:ident, $shl:ident, $shr:ident) => {
+            [
+                $or($and($lo0, $m4), $and($shl($hi, 4), $m30)),
+                $or($and($shr($lo0, 4), $m4), $and($shl($hi, 2), $m30)),
+                $or($and($lo1, $m4), $and($hi, $m30)),
+                $or($and($shr($lo1, 4), $m4), $and($shr($hi, 2), $m30)),
+            ]
+        };
+    }
+
     pub(super) fn vnni(row: RowRef<'_>, x: &Q6kActs) -> f32 {
         debug_assert!(crate::i2s_gemv::has_avx512_vnni());
         // SAFETY: only `rows_dot_at` calls this, after asserting that the CPU runs
         // `Level::Avx512Vnni` (AVX-512 F, BW and VNNI).
         unsafe { kernel(row, x) }
+    }
+
+    pub(super) fn avx2(row: RowRef<'_>, x: &Q6kActs) -> f32 {
+        debug_assert!(crate::Level::Avx2.is_available());
+        // SAFETY: only `rows_dot_at` calls this, after asserting that the CPU runs
+        // `Level::Avx2` (AVX2, FMA).
+        unsafe { avx2_kernel(row, x) }
+    }
+
+    /// The VNNI kernel's plan on 256-bit vectors without `vpdpbusd`: `maddubs` multiplies the
+    /// unsigned codes by the signed activations into i16 pairs (at most 2·63·128, no
+    /// saturation), `madd` with ones widens them to i32 lanes of 4 weights, then each lane
+    /// gets `−32·Σq` of its group and its sub-block's scale.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2_kernel(row: RowRef<'_>, x: &Q6kActs) -> f32 {
+        let (blocks, _) = row.bits.as_chunks::<Q6K_BITS_BYTES>();
+        let (qs, _) = x.q.as_chunks::<32>();
+        let (offs, _) = x.neg_sum4.as_chunks::<8>();
+        let (scales, _) = row.scales.as_chunks::<16>();
+        let m4 = _mm256_set1_epi8(0x0F);
+        let m30 = _mm256_set1_epi8(0x30);
+        let ones = _mm256_set1_epi16(1);
+        // Lanes 0..4 of a 32-weight half take its first sub-block, lanes 4..8 the second.
+        let idx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+        let mut acc = _mm256_setzero_ps();
+        for (b, bits) in blocks.iter().enumerate() {
+            let (v, _) = bits.as_chunks::<32>();
+            let sc: [i32; 16] = core::array::from_fn(|i| i32::from(scales[b][i]));
+            let mut isum = _mm256_setzero_si256();
+            for h in 0..2 {
+                let (lo0, lo1, hi): (__m256i, __m256i, __m256i) =
+                    (cast(v[h]), cast(v[2 + h]), cast(v[4 + h]));
+                let codes = quarter_codes!(
+                    lo0,
+                    lo1,
+                    hi,
+                    m4,
+                    m30,
+                    _mm256_or_si256,
+                    _mm256_and_si256,
+                    _mm256_slli_epi16,
+                    _mm256_srli_epi16
+                );
+                for (g, c) in codes.into_iter().enumerate() {
+                    // Weights 64g + 32h .. +32: sub-blocks 4g + 2h and 4g + 2h + 1.
+                    let k = b * (Q6K_BLOCK / 32) + 2 * g + h;
+                    let pairs = _mm256_maddubs_epi16(c, cast(qs[k]));
+                    let lanes = _mm256_add_epi32(_mm256_madd_epi16(pairs, ones), cast(offs[k]));
+                    let s0 = 4 * g + 2 * h;
+                    let scale = _mm256_permutevar8x32_epi32(
+                        _mm256_setr_epi32(sc[s0], sc[s0 + 1], 0, 0, 0, 0, 0, 0),
+                        idx,
+                    );
+                    isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(lanes, scale));
+                }
+            }
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(row.d[b]), acc);
+        }
+        let lanes: [f32; 8] = cast(acc);
+        lanes.iter().sum()
     }
 
     /// Per block: the four 64-weight quarters' codes come from three vectors with shifts and
@@ -346,21 +418,17 @@ mod x86 {
         for (b, bits) in blocks.iter().enumerate() {
             let (v, _) = bits.as_chunks::<64>();
             let [lo0, lo1, hi]: [__m512i; 3] = [cast(v[0]), cast(v[1]), cast(v[2])];
-            let codes = [
-                _mm512_or_si512(
-                    _mm512_and_si512(lo0, m4),
-                    _mm512_and_si512(_mm512_slli_epi16(hi, 4), m30),
-                ),
-                _mm512_or_si512(
-                    _mm512_and_si512(_mm512_srli_epi16(lo0, 4), m4),
-                    _mm512_and_si512(_mm512_slli_epi16(hi, 2), m30),
-                ),
-                _mm512_or_si512(_mm512_and_si512(lo1, m4), _mm512_and_si512(hi, m30)),
-                _mm512_or_si512(
-                    _mm512_and_si512(_mm512_srli_epi16(lo1, 4), m4),
-                    _mm512_and_si512(_mm512_srli_epi16(hi, 2), m30),
-                ),
-            ];
+            let codes = quarter_codes!(
+                lo0,
+                lo1,
+                hi,
+                m4,
+                m30,
+                _mm512_or_si512,
+                _mm512_and_si512,
+                _mm512_slli_epi16,
+                _mm512_srli_epi16
+            );
             let sc = _mm512_cvtepi8_epi32(cast::<[i8; 16], __m128i>(scales[b]));
             let mut isum = _mm512_setzero_si512();
             for (g, c) in codes.into_iter().enumerate() {
