@@ -195,13 +195,32 @@ fn bad_inputs_get_their_status_and_error_type() {
     assert_eq!(s.get("/health/ready").0, 200);
 }
 
+/// The bundled model with a context of 8192, so one request can run long enough for a
+/// disconnect to land mid-generation on any machine.
+fn long_context_model() -> std::path::PathBuf {
+    use bitnet_engine::gguf::GgufValue;
+    let dir = tempfile::tempdir().expect("tempdir").keep();
+    let dst = dir.join(format!("{NAME}.gguf"));
+    bitnet_tests::model_files::rewrite(&repo().join(MODEL), &dst, |kvs, _| {
+        for (k, v) in kvs.iter_mut() {
+            if k.ends_with(".context_length") {
+                *v = GgufValue::U32(8192);
+            }
+        }
+    });
+    dst
+}
+
 #[test]
 fn a_full_queue_answers_429_and_a_disconnect_frees_the_slot() {
-    let s = Server::start(&["--parallel", "1", "--max-queue", "1"]);
+    let s = Server::start_with(
+        &long_context_model(),
+        &["--parallel", "1", "--max-queue", "1"],
+    );
     // A client that goes away after the first chunk: generation stops between decode steps
     // (counted as an abort, far fewer tokens than asked) and the slot is freed.
     let long =
-        json!({"prompt": "a", "max_tokens": 500, "stream": true, "temperature": 1.0}).to_string();
+        json!({"prompt": "a", "max_tokens": 8000, "stream": true, "temperature": 1.0}).to_string();
     let before = s.get("/metrics").1;
     {
         let mut c = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
@@ -225,7 +244,7 @@ fn a_full_queue_answers_429_and_a_disconnect_frees_the_slot() {
         if v["requests_running"] == 0 && series(&after, &abort) - series(&before, &abort) == 1.0 {
             let generated = series(&after, &tokens) - series(&before, &tokens);
             assert!(
-                generated < 500.0,
+                generated < 8000.0,
                 "{generated} tokens after the client left"
             );
             break;
