@@ -230,8 +230,17 @@ fn a_full_queue_answers_429_and_a_disconnect_frees_the_slot() {
             long.len()
         )
         .expect("send");
-        let mut buf = [0u8; 64];
-        assert!(c.read(&mut buf).expect("first bytes") > 0);
+        // Read until the first token's chunk has arrived, then leave.
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 512];
+        while !String::from_utf8_lossy(&seen).contains("data: {") {
+            let n = c.read(&mut buf).expect("read");
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let head = String::from_utf8_lossy(&seen);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let _ = c.shutdown(std::net::Shutdown::Both);
     }
     let abort =
         format!("bitnet_request_success_total{{finished_reason=\"abort\",model_name=\"{NAME}\"}}");
@@ -249,7 +258,16 @@ fn a_full_queue_answers_429_and_a_disconnect_frees_the_slot() {
             );
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "never aborted: {v}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "never aborted: {v}\n{}",
+            after
+                .lines()
+                .filter(|l| l.starts_with("bitnet_request_success_total")
+                    || l.starts_with("bitnet_generation_tokens_total"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     // A burst of 16 at once with one slot and one queue place: most get 429, none fails
