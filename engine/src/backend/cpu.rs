@@ -50,6 +50,8 @@ pub struct CpuBackend {
     /// Bytes of the ternary matrices uploaded, and of the float matrices multiplied so far:
     /// what one token reads.
     token_bytes: AtomicUsize,
+    /// Ternary matrices per kernel they actually run on (after any fallback).
+    in_use: std::sync::Mutex<std::collections::BTreeMap<TernaryKernel, usize>>,
 }
 
 /// A weight in the CPU backend's execution layout.
@@ -84,6 +86,7 @@ impl CpuBackend {
             lm_head: LmHeadFormat::Stored,
             kernels: KernelChooser::new(threads, None, None),
             token_bytes: AtomicUsize::new(0),
+            in_use: Default::default(),
         })
     }
 
@@ -105,6 +108,25 @@ impl CpuBackend {
     /// decode step. Reads a buffer of `bytes` (at least 64 MiB) `passes` times.
     pub fn read_bandwidth(&self, bytes: usize, passes: usize) -> f64 {
         super::cpu_bandwidth::read_bandwidth(&self.pool, bytes, passes)
+    }
+
+    /// How many ternary matrices run on each kernel (what was loaded, after fallbacks such as
+    /// the masked kernel's for a tensor holding code 3).
+    pub fn kernels_in_use(&self) -> Vec<(TernaryKernel, usize)> {
+        let m = self.in_use.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().map(|(&k, &n)| (k, n)).collect()
+    }
+
+    /// Counts a loaded ternary matrix (bytes per token, kernel in use) and wraps it.
+    fn adopt(&self, m: TernaryMatrix) -> CpuWeight {
+        self.token_bytes.fetch_add(m.bytes(), Ordering::Relaxed);
+        *self
+            .in_use
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(m.kernel)
+            .or_default() += 1;
+        CpuWeight::Ternary(m)
     }
 
     /// The ternary kernel chosen for each matrix shape loaded so far, with the timings.
@@ -195,8 +217,7 @@ impl Backend for CpuBackend {
                     TernaryMatrix::from_i2s(w.name, rows, cols, codes.clone(), scale, k).ok()
                 });
                 let m = TernaryMatrix::from_i2s(w.name, rows, cols, codes, scale, kernel)?;
-                self.token_bytes.fetch_add(m.bytes(), Ordering::Relaxed);
-                return Ok(CpuWeight::Ternary(m));
+                return Ok(self.adopt(m));
             }
             // A TQ tensor whose blocks have different scales runs in place on its own kernel.
             let tq = match w.ty {
@@ -214,8 +235,7 @@ impl Backend for CpuBackend {
                     }));
                 }
                 let m = TernaryMatrix::tq_in_place(w.name, rows, cols, w.data.clone(), kernel);
-                self.token_bytes.fetch_add(m.bytes(), Ordering::Relaxed);
-                return Ok(CpuWeight::Ternary(m));
+                return Ok(self.adopt(m));
             }
         }
         let reference = self.reference.upload_weight(w)?;

@@ -7,6 +7,14 @@ use bitnet_tests::logits::{greedy, load, load_cpu, prompt_then_forced};
 use bitnet_tests::model_files::synth_tiny;
 use bitnet_tests::{argmax, cosine, max_abs_diff};
 
+/// The worst cosine between two runs' logits, position by position.
+fn worst_cosine(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| cosine(x, y))
+        .fold(1f64, f64::min)
+}
+
 #[test]
 fn cpu_backend_matches_the_reference() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -75,11 +83,7 @@ fn quantized_lm_heads_stay_close_to_the_reference() {
         let reference = load(model_path);
         let (a, _) = prompt_then_forced(&reference, &prompt, &[]);
         let (b, _) = prompt_then_forced(&cpu, &prompt, &[]);
-        let worst = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| cosine(x, y))
-            .fold(1f64, f64::min);
+        let worst = worst_cosine(&a, &b);
         let name = model_path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned());
@@ -88,27 +92,43 @@ fn quantized_lm_heads_stay_close_to_the_reference() {
     }
 }
 
-/// llama.cpp's own TQ1_0/TQ2_0 files (llama-quantize from F16: every block has its own scale)
-/// run in place on the TQ kernels, close to the reference and with the same greedy tokens.
+/// TQ1_0/TQ2_0 files whose blocks have different scales (possible in llama.cpp's types; no
+/// single-scale layout can hold them) run in place on the TQ kernels, close to the reference
+/// and with the same greedy tokens. Built from synthetic files by doubling every other
+/// block's f16 scale.
 #[test]
-fn llamacpp_tq_files_run_in_place_like_the_reference() {
-    for name in ["tiny-bitnet-tq1_0.gguf", "tiny-bitnet-tq2_0.gguf"] {
-        let path = bitnet_tests::repo_path(&format!("tests/fixtures/llamacpp/{name}"));
+fn tq_files_with_per_block_scales_run_in_place_like_the_reference() {
+    use bitnet_engine::backend::cpu::TernaryKernel;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (ty, kernel, block_bytes) in [
+        (TensorType::TQ1_0, TernaryKernel::Tq1, 54),
+        (TensorType::TQ2_0, TernaryKernel::Tq2, 66),
+    ] {
+        let src = synth_tiny(dir.path(), "bitnet-b1.58", ty, 31);
+        let path = dir.path().join(format!("{ty}-mixed-scales.gguf"));
+        bitnet_tests::model_files::rewrite(&src, &path, |_, tensors| {
+            for (_, _, _, data) in tensors.iter_mut().filter(|t| t.2 == ty) {
+                for block in data.chunks_exact_mut(block_bytes).step_by(2) {
+                    let d = block_bytes - 2;
+                    let v = half::f16::from_le_bytes([block[d], block[d + 1]]).to_f32();
+                    block[d..].copy_from_slice(&half::f16::from_f32(2.0 * v).to_le_bytes());
+                }
+            }
+        });
         let (reference, cpu) = (load(&path), load_cpu(&path, 2));
+        // In place on the TQ kernel, not on the reference path.
+        let in_use = cpu.backend().kernels_in_use();
+        assert_eq!(in_use, vec![(kernel, 14)], "{ty}");
         let prompt = [505, 72, 101, 108, 108, 111, 44, 32];
         let (a, _) = prompt_then_forced(&reference, &prompt, &[]);
         let (b, _) = prompt_then_forced(&cpu, &prompt, &[]);
-        let worst = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| cosine(x, y))
-            .fold(1f64, f64::min);
-        eprintln!("{name}: CPU vs reference worst cosine {worst:.9}");
-        assert!(worst >= 0.9999, "{name}: cosine {worst}");
+        let worst = worst_cosine(&a, &b);
+        eprintln!("{ty} with per-block scales: CPU vs reference worst cosine {worst:.9}");
+        assert!(worst >= 0.9999, "{ty}: cosine {worst}");
         assert_eq!(
             greedy(&reference, &[504, 72, 101, 108], 16),
             greedy(&cpu, &[504, 72, 101, 108], 16),
-            "{name}: greedy tokens"
+            "{ty}: greedy tokens"
         );
     }
 }
@@ -132,22 +152,15 @@ fn every_forced_kernel_matches_the_reference() {
             .expect("pool")
             .with_kernels(Some(kernel), None);
         let cpu = Model::load(&file, backend, |_, _| {}).expect("loads");
-        let chosen: Vec<String> = cpu
-            .backend()
-            .kernel_report()
-            .into_iter()
-            .map(|c| c.kernel)
-            .collect();
+        // Every ternary matrix runs on the forced kernel (the synthetic codes hold no code 3,
+        // so nothing falls back).
+        let in_use = cpu.backend().kernels_in_use();
         assert!(
-            !chosen.is_empty() && chosen.iter().all(|k| k == kernel.name()),
-            "{kernel}: {chosen:?}"
+            in_use.len() == 1 && in_use[0].0 == kernel && in_use[0].1 > 0,
+            "{kernel}: {in_use:?}"
         );
         let (got, _) = prompt_then_forced(&cpu, &prompt, &[]);
-        let worst = want
-            .iter()
-            .zip(&got)
-            .map(|(x, y)| cosine(x, y))
-            .fold(1f64, f64::min);
+        let worst = worst_cosine(&want, &got);
         assert!(worst >= 0.99999, "{kernel}: cosine {worst}");
         for (x, y) in want.iter().zip(&got) {
             assert_eq!(argmax(x), argmax(y), "{kernel}: argmax");
