@@ -38,6 +38,52 @@ pub fn f16_dot(w: &[u8], x: &[f32]) -> f32 {
     acc
 }
 
+/// Tokens [`f16_dots`] serves per pass over a row.
+const DOTS_TOKENS: usize = 8;
+
+/// `out[t] = f16_dot(w, xs[t·k..(t+1)·k])` for every token of `xs` (`k = w.len() / 2`), bit
+/// for bit, converting each f16 of the row once for all tokens: what a batch of sequences
+/// needs from the LM head.
+///
+/// # Panics
+/// If `xs.len() != out.len() · w.len() / 2`.
+pub fn f16_dots(w: &[u8], xs: &[f32], out: &mut [f32]) {
+    let k = w.len() / 2;
+    assert_eq!(
+        Some(xs.len()),
+        out.len().checked_mul(k),
+        "f16_dots: {} activations for {} tokens of {k}",
+        xs.len(),
+        out.len()
+    );
+    if k == 0 {
+        out.fill(0.0);
+        return;
+    }
+    if let [o] = out {
+        *o = f16_dot(w, xs);
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if let pulp::Arch::V4(simd) = pulp::Arch::new() {
+        for (xg, og) in xs.chunks(k * DOTS_TOKENS).zip(out.chunks_mut(DOTS_TOKENS)) {
+            pulp::Simd::vectorize(
+                simd,
+                x86::Avx512Dots {
+                    simd,
+                    w,
+                    xs: xg,
+                    out: og,
+                },
+            );
+        }
+        return;
+    }
+    for (x, o) in xs.chunks_exact(k).zip(out.iter_mut()) {
+        *o = f16_dot(w, x);
+    }
+}
+
 fn check(w: &[u8], x: &[f32]) {
     assert_eq!(
         w.len(),
@@ -85,11 +131,83 @@ mod x86 {
             f._mm512_reduce_add_ps(f._mm512_add_ps(a0, a1)) + tail
         }
     }
+
+    /// Up to [`super::DOTS_TOKENS`] tokens against one row: [`Avx512`]'s arithmetic per token,
+    /// in the same order, with each f16 chunk converted once.
+    pub(super) struct Avx512Dots<'a> {
+        pub simd: V4,
+        pub w: &'a [u8],
+        pub xs: &'a [f32],
+        pub out: &'a mut [f32],
+    }
+
+    impl pulp::WithSimd for Avx512Dots<'_> {
+        type Output = ();
+
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _: S) {
+            let f = self.simd.avx512f;
+            let k = self.w.len() / 2;
+            let n = self.out.len();
+            let (wc, wt) = self.w.as_chunks::<64>();
+            let mut a0 = [f._mm512_setzero_ps(); super::DOTS_TOKENS];
+            let mut a1 = [f._mm512_setzero_ps(); super::DOTS_TOKENS];
+            for (c, wb) in wc.iter().enumerate() {
+                let [w0, w1]: [[u8; 32]; 2] = cast(*wb);
+                let (v0, v1) = (
+                    f._mm512_cvtph_ps(cast::<_, __m256i>(w0)),
+                    f._mm512_cvtph_ps(cast::<_, __m256i>(w1)),
+                );
+                for t in 0..n {
+                    let xb: &[f32; 32] = self.xs[t * k + 32 * c..t * k + 32 * c + 32]
+                        .try_into()
+                        .unwrap_or(&[0.0; 32]);
+                    let [x0, x1]: [__m512; 2] = cast(*xb);
+                    a0[t] = f._mm512_fmadd_ps(v0, x0, a0[t]);
+                    a1[t] = f._mm512_fmadd_ps(v1, x1, a1[t]);
+                }
+            }
+            for (t, o) in self.out.iter_mut().enumerate() {
+                let xt = &self.xs[t * k + 32 * wc.len()..(t + 1) * k];
+                let tail: f32 = wt
+                    .chunks_exact(2)
+                    .zip(xt)
+                    .map(|(b, &v)| f16::from_le_bytes([b[0], b[1]]).to_f32() * v)
+                    .sum();
+                *o = f._mm512_reduce_add_ps(f._mm512_add_ps(a0[t], a1[t])) + tail;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dots_equal_single_dots_bit_for_bit() {
+        for (k, n) in [
+            (0usize, 3usize),
+            (1, 1),
+            (31, 2),
+            (256, 9),
+            (100, 17),
+            (64, 0),
+        ] {
+            let w: Vec<u8> = (0..k)
+                .flat_map(|i| f16::from_f32(((i * 29 % 83) as f32 - 41.0) / 7.0).to_le_bytes())
+                .collect();
+            let xs: Vec<f32> = (0..n * k)
+                .map(|i| ((i * 13 % 71) as f32 - 35.0) / 3.0)
+                .collect();
+            let mut got = vec![f32::NAN; n];
+            f16_dots(&w, &xs, &mut got);
+            for t in 0..n {
+                let want = f16_dot(&w, &xs[t * k..(t + 1) * k]);
+                assert_eq!(got[t].to_bits(), want.to_bits(), "k {k}, token {t} of {n}");
+            }
+        }
+    }
     use proptest::prelude::*;
 
     fn bytes(v: &[f32]) -> Vec<u8> {

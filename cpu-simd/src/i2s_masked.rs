@@ -127,15 +127,7 @@ mod tests {
     use crate::i2s_gemv_scalar;
     use proptest::prelude::*;
 
-    fn xorshift(seed: u64) -> impl FnMut() -> u64 {
-        let mut s = seed | 1;
-        move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        }
-    }
+    use crate::test_rng::xorshift;
 
     /// Random code-3-free bytes: each field drawn from {0, 1, 2}.
     fn clean_bytes(n: usize, seed: u64) -> Vec<u8> {

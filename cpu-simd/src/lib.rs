@@ -31,17 +31,21 @@ pub mod act_quant;
 pub mod f16_dot;
 pub mod f32_dot;
 pub mod float_ops;
+pub mod i2s_gemm;
 pub mod i2s_gemv;
 pub mod i2s_masked;
 pub mod level;
 pub mod lut_gemv;
 pub mod q6k_dot;
 pub mod q8_dot;
+#[cfg(test)]
+mod test_rng;
 pub mod tq_gemv;
 
 pub use act_quant::{ActScale, quantize_row_i8};
-pub use f16_dot::{f16_dot, f16_dot_scalar};
+pub use f16_dot::{f16_dot, f16_dot_scalar, f16_dots};
 pub use f32_dot::dot_f32;
+pub use i2s_gemm::{GEMM_TOKENS, I2sTokens, i2s_gemm, i2s_gemm_at};
 pub use i2s_gemv::{
     I2S_BLOCK_BYTES, I2S_BLOCK_WEIGHTS, i2s_gemv, i2s_gemv_at, i2s_gemv_portable, i2s_gemv_scalar,
     simd_level,

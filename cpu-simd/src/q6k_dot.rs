@@ -450,15 +450,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn xorshift(seed: u64) -> impl FnMut() -> u64 {
-        let mut s = seed | 1;
-        move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        }
-    }
+    use crate::test_rng::xorshift;
 
     /// Random file blocks: any code and scale bytes, a finite f16 `d`.
     fn random_blocks(n: usize, seed: u64) -> Vec<u8> {

@@ -393,29 +393,46 @@ impl Backend for CpuBackend {
                         out.len()
                     )));
                 }
-                // Σq per token turns the I2_S kernels' unsigned-code sums into Σ w·q.
-                let sums: Vec<i32> = (0..n)
-                    .map(|t| q.q[t * k..(t + 1) * k].iter().map(|&v| i32::from(v)).sum())
-                    .collect();
                 let chunk = self.chunk_rows(m).next_multiple_of(t.row_align());
                 let out = &mut out[..n * m];
-                // Each task owns a band of output rows for every token.
-                let bands = par_bands(&self.pool, m, chunk, |r0, r1| {
-                    let rows = r1 - r0;
-                    let mut raw = vec![0i32; rows];
-                    let mut y = vec![0f32; rows * n];
-                    for tok in 0..n {
-                        let qt = &q.q[tok * k..(tok + 1) * k];
-                        let yt = &mut y[tok * rows..(tok + 1) * rows];
-                        t.band(r0, r1, qt, sums[tok], &mut raw, yt);
-                        let s = q.scale[tok];
-                        for o in yt.iter_mut() {
-                            // The reference's expression: Σ w·q / s · scale.
+                // The reference's expression per output: Σ w·q / s · scale.
+                let rescale = |y: &mut [f32], rows: usize| {
+                    for (yt, s) in y.chunks_exact_mut(rows.max(1)).zip(&q.scale[..n]) {
+                        for o in yt {
                             *o = *o / s * t.scale;
                         }
                     }
-                    y
-                });
+                };
+                let bands = if n > 1 && t.batches() {
+                    // A batch: every band reads its bytes once for all tokens.
+                    let tokens = bitnet_cpu_simd::I2sTokens::new(&q.q[..n * k], n, k);
+                    par_bands(&self.pool, m, chunk, |r0, r1| {
+                        let rows = r1 - r0;
+                        let mut raw = vec![0i32; rows * n];
+                        let mut y = vec![0f32; rows * n];
+                        t.band_tokens(r0, r1, &tokens, &mut raw, &mut y);
+                        rescale(&mut y, rows);
+                        y
+                    })
+                } else {
+                    // Σq per token turns the I2_S kernels' unsigned-code sums into Σ w·q.
+                    let sums: Vec<i32> = (0..n)
+                        .map(|t| q.q[t * k..(t + 1) * k].iter().map(|&v| i32::from(v)).sum())
+                        .collect();
+                    // Each task owns a band of output rows for every token.
+                    par_bands(&self.pool, m, chunk, |r0, r1| {
+                        let rows = r1 - r0;
+                        let mut raw = vec![0i32; rows];
+                        let mut y = vec![0f32; rows * n];
+                        for tok in 0..n {
+                            let qt = &q.q[tok * k..(tok + 1) * k];
+                            let yt = &mut y[tok * rows..(tok + 1) * rows];
+                            t.band(r0, r1, qt, sums[tok], &mut raw, yt);
+                        }
+                        rescale(&mut y, rows);
+                        y
+                    })
+                };
                 scatter_bands(bands, n, m, out);
                 Ok(())
             }

@@ -286,11 +286,13 @@ impl FloatMatrix {
         };
         let bands = par_bands(pool, m, chunk, |r0, r1| {
             let mut y = vec![0f32; (r1 - r0) * n];
+            // Each row converted once for the whole batch; the same sums as one token alone.
+            let mut dots = vec![0f32; n];
             for r in r0..r1 {
                 let row = &f16_rows[r * 2 * k..(r + 1) * 2 * k];
-                for t in 0..n {
-                    y[t * (r1 - r0) + (r - r0)] =
-                        bitnet_cpu_simd::f16_dot(row, &x[t * k..(t + 1) * k]);
+                bitnet_cpu_simd::f16_dots(row, &x[..n * k], &mut dots);
+                for (t, &d) in dots.iter().enumerate() {
+                    y[t * (r1 - r0) + (r - r0)] = d;
                 }
             }
             y

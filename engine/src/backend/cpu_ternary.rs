@@ -234,6 +234,46 @@ impl TernaryMatrix {
         }
     }
 
+    /// Whether the bytes are I2_S rows, which [`Self::band_tokens`] multiplies by several
+    /// tokens in one pass (the batched kernel reads code 3 as the dequantizer does, so the
+    /// masked layout qualifies too).
+    pub fn batches(&self) -> bool {
+        matches!(self.kernel, TernaryKernel::I2s | TernaryKernel::I2sMasked)
+    }
+
+    /// Rows `r0..r1` against every token of `tokens` in one pass over the bytes:
+    /// `out[t·(r1−r0) + i] = Σ_k w_{r0+i,k}·q_{t,k}` as exact integers in f32. Only for a
+    /// matrix that [`Self::batches`]; `raw` holds at least `tokens.len()·(r1−r0)` slots.
+    pub fn band_tokens(
+        &self,
+        r0: usize,
+        r1: usize,
+        tokens: &bitnet_cpu_simd::I2sTokens,
+        raw: &mut [i32],
+        out: &mut [f32],
+    ) {
+        debug_assert!(self.batches());
+        let (k, rows, n) = (self.cols, r1 - r0, tokens.len());
+        let raw = &mut raw[..n * rows];
+        bitnet_cpu_simd::i2s_gemm(
+            &self.packed.bytes()[r0 * k / 4..r1 * k / 4],
+            rows,
+            k,
+            tokens,
+            raw,
+        );
+        for (t, (o, r)) in out
+            .chunks_exact_mut(rows.max(1))
+            .zip(raw.chunks_exact(rows.max(1)))
+            .enumerate()
+        {
+            let offset = tokens.sum(t);
+            for (o, &v) in o.iter_mut().zip(r) {
+                *o = (v - offset) as f32;
+            }
+        }
+    }
+
     /// `out[i] = Σ_k w_{r0+i,k}·q_k` for rows `r0..r1` of one token (times the block scales
     /// for a TQ tensor used in place), as f32; exact integers otherwise. `qsum = Σ q`. `r0`
     /// is a multiple of [`TernaryMatrix::row_align`].

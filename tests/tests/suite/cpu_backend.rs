@@ -167,3 +167,84 @@ fn every_forced_kernel_matches_the_reference() {
         }
     }
 }
+
+/// Sequences decoded together in one step (the server's continuous batching, which runs the
+/// batched I2_S kernel and the batched LM head) give bit for bit the logits each sequence
+/// gets alone.
+#[test]
+fn batched_sequences_equal_each_sequence_alone() {
+    use bitnet_engine::backend::CpuBackend;
+    use bitnet_engine::backend::cpu::TernaryKernel;
+    use bitnet_engine::gguf::GgufFile;
+    use bitnet_engine::model::{KvCache, LogitsWanted, Model, SeqBatch};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prompts: [&[u32]; 5] = [
+        &[505, 72, 101],
+        &[504, 300, 400, 17, 256, 9],
+        &[1],
+        &[88, 99, 111, 222],
+        &[7, 7, 7, 7, 7, 7, 7, 7],
+    ];
+    // The two I2_S kernels batch; TQ2_0 in place runs its kernel once per token.
+    for (ty, kernel) in [
+        (TensorType::I2_S, TernaryKernel::I2s),
+        (TensorType::I2_S, TernaryKernel::I2sMasked),
+        (TensorType::TQ2_0, TernaryKernel::Tq2),
+    ] {
+        let path = synth_tiny(dir.path(), "bitnet-b1.58", ty, 31);
+        let file = GgufFile::open(&path).expect("open");
+        let backend = CpuBackend::new(2)
+            .expect("pool")
+            .with_kernels(Some(kernel), None);
+        let model = Model::load(&file, backend, |_, _| {}).expect("loads");
+        assert_eq!(model.backend().kernels_in_use()[0].0, kernel);
+        let caches = || -> Vec<KvCache<CpuBackend>> {
+            prompts
+                .iter()
+                .map(|_| model.new_cache(32).expect("cache"))
+                .collect()
+        };
+        // Prompts together, then three decode steps together.
+        let mut together = caches();
+        let mut got: Vec<Vec<Vec<f32>>> = vec![Vec::new(); prompts.len()];
+        let mut next: Vec<Vec<u32>> = prompts.iter().map(|p| p.to_vec()).collect();
+        for step in 0..4 {
+            let mut batch: Vec<SeqBatch<'_, CpuBackend>> = together
+                .iter_mut()
+                .zip(&next)
+                .map(|(cache, t)| SeqBatch {
+                    cache,
+                    tokens: t,
+                    logits: LogitsWanted::Last,
+                })
+                .collect();
+            let out = model.step(&mut batch).expect("batched step");
+            for (s, l) in out.into_iter().enumerate() {
+                next[s] = vec![(argmax(&l) as u32 + step) % 500];
+                got[s].push(l);
+            }
+        }
+        // Each sequence alone, fed the same tokens.
+        for (s, prompt) in prompts.iter().enumerate() {
+            let mut cache = model.new_cache(32).expect("cache");
+            let mut tokens = prompt.to_vec();
+            for (step, want_next) in got[s].iter().enumerate() {
+                let out = model
+                    .step(&mut [SeqBatch {
+                        cache: &mut cache,
+                        tokens: &tokens,
+                        logits: LogitsWanted::Last,
+                    }])
+                    .expect("single step");
+                assert!(
+                    out[0]
+                        .iter()
+                        .zip(want_next)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{ty} {kernel}: sequence {s} step {step} differs between batched and alone"
+                );
+                tokens = vec![(argmax(&out[0]) as u32 + step as u32) % 500];
+            }
+        }
+    }
+}
