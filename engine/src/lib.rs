@@ -9,6 +9,7 @@
 pub mod backend;
 pub mod chat;
 pub mod convert;
+pub mod device;
 pub mod formats;
 pub mod gguf;
 pub mod model;

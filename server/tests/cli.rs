@@ -10,12 +10,19 @@ fn repo(rel: &str) -> PathBuf {
 }
 
 fn bitnet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bitnet"))
+    session_env(&mut Command::new(env!("CARGO_BIN_EXE_bitnet")))
         .args(args)
         .current_dir(repo(""))
-        .env("XDG_CACHE_HOME", scratch_cache())
         .output()
         .expect("run bitnet")
+}
+
+/// The scratch cache, and a runtime directory as a login session has one: without it, Mesa's
+/// Vulkan device-select layer (loaded when `--device auto` lists the wgpu adapters) writes
+/// "error: XDG_RUNTIME_DIR is invalid" to stderr, which the one-line error checks would read.
+fn session_env(c: &mut Command) -> &mut Command {
+    c.env("XDG_CACHE_HOME", scratch_cache())
+        .env("XDG_RUNTIME_DIR", scratch_cache())
 }
 
 /// A cache directory of this test process's own, so kernel timings never land in (or come
@@ -30,10 +37,9 @@ fn scratch_cache() -> PathBuf {
 /// Runs `bitnet` with `input` written to its stdin.
 fn bitnet_with_stdin(args: &[&str], input: &str) -> Output {
     use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bitnet"))
+    let mut child = session_env(&mut Command::new(env!("CARGO_BIN_EXE_bitnet")))
         .args(args)
         .current_dir(repo(""))
-        .env("XDG_CACHE_HOME", scratch_cache())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -512,7 +518,12 @@ fn devices_lists_the_cpu_and_each_shapes_kernel() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for want in ["cpu: ", "features: ", "detected in ", "gpu: "] {
+    for want in [
+        "cpu: ",
+        "features: ",
+        "detected in ",
+        "score: 100 (CPU backend",
+    ] {
         assert!(text.contains(want), "{want:?} missing:\n{text}");
     }
     // The tiny model's ternary shapes get a kernel each: timed at the first load on this
@@ -549,5 +560,131 @@ fn devices_lists_the_cpu_and_each_shapes_kernel() {
     assert!(
         err.contains("unknown kernel 'fast'") && err.contains("i2s-masked"),
         "{err}"
+    );
+}
+
+#[test]
+fn devices_lists_every_device_with_its_score_and_the_choice_for_a_model() {
+    let out = bitnet(&["devices"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("cpu: "), "{text}");
+    // Each wgpu adapter gets a section, or the wgpu line says there is none (or no wgpu).
+    let wgpu = text
+        .lines()
+        .find_map(|l| l.strip_prefix("wgpu: "))
+        .expect("wgpu line");
+    let sections = text
+        .lines()
+        .filter(|l| l.starts_with("wgpu:") && !l.starts_with("wgpu: "))
+        .count();
+    match sections {
+        0 if cfg!(feature = "wgpu") => assert!(wgpu.starts_with("no adapter found"), "{text}"),
+        0 => assert!(wgpu.starts_with("not built"), "{text}"),
+        1 => assert_eq!(wgpu, "1 adapter", "{text}"),
+        n => assert_eq!(wgpu, format!("{n} adapters"), "{text}"),
+    }
+    assert!(text.contains("\ncuda: not built in this version"), "{text}");
+    // Discovery of the CPU and the wgpu adapters is timed.
+    let ms = text
+        .lines()
+        .find_map(|l| l.strip_prefix("discovery took "))
+        .and_then(|rest| rest.split(" ms").next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .expect("discovery time line");
+    assert!(ms.is_finite() && ms >= 0.0, "{text}");
+
+    let out = bitnet(&["devices", "-m", MODEL, "-t", "2", "-c", "64"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!(
+            "model {MODEL} (64 tokens of context, 1 sequence):"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("\n  cpu: can run it, score 100\n"), "{text}");
+    // No GPU in a test machine is assumed, but an emulated one (lavapipe) never wins auto,
+    // and a real one would.
+    let pick = text
+        .lines()
+        .find_map(|l| l.strip_prefix("  --device auto → "))
+        .expect("auto's pick");
+    assert!(
+        pick.starts_with("cpu (") || pick.starts_with("wgpu:"),
+        "{pick}"
+    );
+    let cpu_only = bitnet(&["devices", "-m", MODEL, "--lm-head", "q8_0"]);
+    let text = String::from_utf8_lossy(&cpu_only.stdout);
+    assert!(
+        text.contains("--device auto → cpu: --lm-head applies to the CPU only"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_device_values_are_refused_with_a_clear_error() {
+    for (value, want) in [
+        ("wgpu:x", "'x' is not a device index"),
+        ("tpu", "unknown device 'tpu'"),
+        ("cpu:0", "cpu takes no index"),
+    ] {
+        let out = bitnet(&["run", "-m", MODEL, "-p", "Hi", "--device", value]);
+        assert_eq!(out.status.code(), Some(2), "{value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("bad device '{value}'")) && err.contains(want),
+            "{value}: {err}"
+        );
+    }
+    // Well-formed, but not usable here or not together.
+    for (args, want) in [
+        (
+            &["--device", "cuda"][..],
+            "cuda: the CUDA backend is not built in this version",
+        ),
+        (
+            &["--device", "wgpu", "--backend", "reference"][..],
+            "--backend reference (the scalar oracle) runs on the CPU only; it cannot be used \
+             with --device wgpu",
+        ),
+        (
+            &["--device", "wgpu:0", "--lm-head", "f16"][..],
+            "--lm-head runs on the CPU only",
+        ),
+        (&["--device", "wgpu:99"][..], "wgpu:99"),
+    ] {
+        for base in [
+            &["run", "-m", MODEL, "-p", "Hi", "-n", "1"][..],
+            &["bench", "-m", MODEL, "-p", "1", "-n", "1", "-r", "1"][..],
+            &["chat", "-m", MODEL][..],
+        ] {
+            let full = [base, args].concat();
+            let out = bitnet_with_stdin(&full, "");
+            assert_eq!(out.status.code(), Some(1), "{full:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last = err.lines().last().unwrap_or_default();
+            assert!(
+                last.starts_with("error: ") && last.contains(want),
+                "{full:?}: {err}"
+            );
+        }
+    }
+    let out = bitnet(&[
+        "serve", "--port", "0", "--device", "wgpu", "--kernel", "i2s",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--kernel runs on the CPU only"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

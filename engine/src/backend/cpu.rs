@@ -149,7 +149,7 @@ impl CpuBackend {
 }
 
 /// Decodes a ternary tensor to I2_S code bytes when it has one scale and whole 128-blocks.
-fn repack_i2s(w: &WeightSource<'_>) -> Result<Option<(Vec<u8>, f32)>, BackendError> {
+pub(super) fn repack_i2s(w: &WeightSource<'_>) -> Result<Option<(Vec<u8>, f32)>, BackendError> {
     let [cols, rows] = w.dims;
     if !cols.is_multiple_of(i2s::BLOCK_WEIGHTS) {
         return Ok(None);

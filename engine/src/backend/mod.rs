@@ -13,7 +13,11 @@ mod cpu_pool;
 mod cpu_ternary;
 mod error;
 pub mod reference;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
 
+#[cfg(feature = "wgpu")]
+pub use self::wgpu::WgpuBackend;
 pub use cpu::{CpuBackend, LmHeadFormat};
 pub use error::BackendError;
 pub use reference::ReferenceBackend;

@@ -25,13 +25,13 @@ pub struct RefQBuf {
 
 /// A weight kept in its file layout.
 pub struct RefWeight {
-    name: String,
-    ty: TensorType,
-    rows: usize,
-    cols: usize,
-    data: TensorData,
+    pub(crate) name: String,
+    pub(crate) ty: TensorType,
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) data: TensorData,
     /// Bytes per row for float types (every row is an independent run of blocks).
-    row_bytes: usize,
+    pub(crate) row_bytes: usize,
     /// TL1/TL2 tile parameters.
     tiles: Option<TlTiles>,
 }

@@ -4,11 +4,12 @@
 //! tokens one at a time from an empty cache (feeding each token, no sampling cost). Each test
 //! runs once to warm up, then `-r` times; the table shows tokens/s as mean ± stddev.
 
-use super::load;
-use anyhow::bail;
-use bitnet_engine::backend::{Backend, CpuBackend, ReferenceBackend};
+use super::loaded::{self, with_model};
+use super::{device, load};
+use anyhow::{Context, bail};
+use bitnet_engine::backend::{Backend, CpuBackend};
 use bitnet_engine::gguf::GgufFile;
-use bitnet_engine::model::LogitsWanted;
+use bitnet_engine::model::{LogitsWanted, Model, ModelConfig};
 use bitnet_engine::session::Session;
 use clap::Args;
 use std::io::Write;
@@ -53,36 +54,33 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     )?;
     let threads = load::threads(a.runner.threads)?;
     let file = load::open(&a.model)?;
-    match a.runner.backend {
-        load::BackendChoice::Cpu => {
-            let backend = load::cpu_backend(threads, &a.runner)?;
-            run_tests(&a, &file, threads, backend)
-        }
-        load::BackendChoice::Reference => {
-            run_tests(&a, &file, threads, ReferenceBackend::new(threads))
-        }
+    let config = ModelConfig::from_gguf(&file)
+        .with_context(|| format!("cannot load {}", a.model.display()))?;
+    let ctx = a.n_prompt.max(a.n_gen).max(1);
+    if ctx > config.n_ctx_train {
+        bail!(
+            "a test of {ctx} tokens exceeds the model's context of {}",
+            config.n_ctx_train
+        );
     }
+    let plan = device::plan(&a.runner, &file, &config, ctx, 1)?;
+    writeln!(std::io::stdout(), "device: {}", plan.why)?;
+    let loaded = loaded::load(&plan, &file, &a.model, &a.runner, threads)?;
+    with_model!(loaded, model => run_tests(&a, &file, threads, ctx, model))
 }
 
 fn run_tests<B: Backend + 'static>(
     a: &BenchArgs,
     file: &GgufFile,
     threads: usize,
-    backend: B,
+    ctx: usize,
+    model: Model<B>,
 ) -> anyhow::Result<()> {
-    let model = load::load_model(file, &a.model, backend, a.runner.tl_config.as_deref())?;
     if let Some(cpu) = (model.backend() as &dyn std::any::Any).downcast_ref::<CpuBackend>() {
         let mut out = std::io::stdout();
         for c in cpu.kernel_report() {
             writeln!(out, "{}", super::devices::describe_choice(&c))?;
         }
-    }
-    let ctx = a.n_prompt.max(a.n_gen).max(1);
-    if ctx > model.config.n_ctx_train {
-        bail!(
-            "a test of {ctx} tokens exceeds the model's context of {}",
-            model.config.n_ctx_train
-        );
     }
     // Token ids spread over the vocabulary, the same on every run.
     let vocab = model.config.n_vocab as u64;

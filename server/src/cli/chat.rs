@@ -2,13 +2,13 @@
 //! template. Each turn re-renders the whole conversation and evaluates only the tokens after
 //! the part the KV cache already holds.
 
-use super::load;
+use super::loaded::{self, with_model};
 use super::sampling_args::SamplingArgs;
+use super::{device, load};
 use anyhow::{Context, bail};
-use bitnet_engine::backend::{Backend, ReferenceBackend};
+use bitnet_engine::backend::Backend;
 use bitnet_engine::chat::{ChatMessage, ChatTemplate, RenderOptions};
-use bitnet_engine::gguf::GgufFile;
-use bitnet_engine::model::Model;
+use bitnet_engine::model::{Model, ModelConfig};
 use bitnet_engine::sampling::Sampler;
 use bitnet_engine::session::{GenerateConfig, Session, StopReason};
 use bitnet_engine::tokenizer::{StreamDecoder, Tokenizer};
@@ -59,31 +59,27 @@ pub fn chat(a: ChatArgs) -> anyhow::Result<()> {
         .context("cannot build the tokenizer")?;
     let template = ChatTemplate::for_model(&file, &tokenizer, a.chat_template.as_deref())?;
     load::check_cpu_options(&a.runner)?;
-    match a.runner.backend {
-        load::BackendChoice::Cpu => {
-            let backend = load::cpu_backend(threads, &a.runner)?;
-            converse(a, &file, &tokenizer, &template, backend)
-        }
-        load::BackendChoice::Reference => {
-            let backend = ReferenceBackend::new(threads);
-            converse(a, &file, &tokenizer, &template, backend)
-        }
-    }
-}
-
-/// Loads the model on `backend` and runs the chat loop.
-fn converse<B: Backend>(
-    a: ChatArgs,
-    file: &GgufFile,
-    tokenizer: &Tokenizer,
-    template: &ChatTemplate,
-    backend: B,
-) -> anyhow::Result<()> {
-    let model = load::load_model(file, &a.model, backend, a.runner.tl_config.as_deref())?;
-    let ctx = a.ctx_size.unwrap_or(model.config.n_ctx_train.min(4096));
+    let config = ModelConfig::from_gguf(&file)
+        .with_context(|| format!("cannot load {}", a.model.display()))?;
+    let ctx = a.ctx_size.unwrap_or(config.n_ctx_train.min(4096));
     if ctx < 2 {
         bail!("--ctx-size must be at least 2");
     }
+    let plan = device::plan(&a.runner, &file, &config, ctx, 1)?;
+    // On the log, not stderr: a failed run prints its one error line and nothing else.
+    tracing::info!("device: {}", plan.why);
+    let loaded = loaded::load(&plan, &file, &a.model, &a.runner, threads)?;
+    with_model!(loaded, model => converse(a, &tokenizer, &template, ctx, model))
+}
+
+/// Runs the chat loop on the loaded `model`.
+fn converse<B: Backend>(
+    a: ChatArgs,
+    tokenizer: &Tokenizer,
+    template: &ChatTemplate,
+    ctx: usize,
+    model: Model<B>,
+) -> anyhow::Result<()> {
     let sampler = Sampler::new(a.sampling.config()?);
     let mut chat = Chat {
         model: &model,

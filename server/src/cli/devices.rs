@@ -1,20 +1,28 @@
-//! `bitnet devices`: what this machine can run models on, and with `-m`, which ternary kernel
-//! each of the model's matrix shapes gets on the CPU and why.
+//! `bitnet devices`: what this machine can run models on (every device with its facts and
+//! score), and with `-m`, whether each device can run that model, which one `--device` picks
+//! and why, and which ternary kernel each matrix shape gets on the CPU.
 
 use super::load;
 use anyhow::Context;
-use bitnet_engine::backend::cpu::{ChoiceSource, KernelChoice, Level, cpu_model, simd_level};
+use bitnet_engine::backend::cpu::{ChoiceSource, KernelChoice, Level};
+use bitnet_engine::device::{self, ApiStatus, Device, ModelNeeds, human_bytes};
+use bitnet_engine::gguf::GgufFile;
+use bitnet_engine::model::ModelConfig;
 use clap::Args;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Arguments of `bitnet devices`.
 #[derive(Args, Debug)]
 pub struct DevicesArgs {
-    /// A model: also load it on the CPU backend and show the kernel of each matrix shape.
+    /// A model: say which devices can run it and which `--device` picks, then load it on
+    /// the CPU backend and show the kernel of each matrix shape.
     #[arg(short, long)]
     model: Option<PathBuf>,
+    /// Context size the model is checked for (default: the model's, at most 4096).
+    #[arg(short = 'c', long)]
+    ctx_size: Option<usize>,
     #[command(flatten)]
     runner: load::RunnerArgs,
 }
@@ -84,41 +92,156 @@ fn cpu_features() -> Vec<&'static str> {
 /// Prints the devices (and the model's kernel choices with `-m`).
 pub fn devices(a: DevicesArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout();
+    let discovery = device::discover();
     let t0 = Instant::now();
     let level = Level::detect();
     let features = cpu_features();
     let detect_us = t0.elapsed().as_secs_f64() * 1e6;
     let threads = load::threads(a.runner.threads)?;
-    writeln!(out, "cpu: {}", cpu_model())?;
+    let model = match &a.model {
+        Some(path) => Some(model_needs(path, a.ctx_size)?),
+        None => None,
+    };
+    let needs = model.as_ref().map(|(_, n)| n);
+    let scored = device::scores(&discovery, needs);
+    for (d, score) in discovery.devices.iter().zip(&scored) {
+        match d {
+            Device::Cpu(c) => {
+                writeln!(out, "cpu: {}", c.name)?;
+                writeln!(out, "  threads: {threads} (of {} logical CPUs)", c.threads)?;
+                writeln!(
+                    out,
+                    "  kernels: {} (best level {level}; levels this CPU runs: {})",
+                    c.simd,
+                    Level::available()
+                        .iter()
+                        .map(|l| l.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )?;
+                writeln!(out, "  features: {}", features.join(" "))?;
+                if let Some(m) = c.memory {
+                    writeln!(
+                        out,
+                        "  memory: {} available of {}",
+                        human_bytes(m.available),
+                        human_bytes(m.total)
+                    )?;
+                }
+                writeln!(out, "  detected in {detect_us:.1} µs")?;
+            }
+            #[cfg(feature = "wgpu")]
+            Device::Wgpu(f) => {
+                writeln!(out, "wgpu:{}: {}", f.index, f.name)?;
+                writeln!(
+                    out,
+                    "  type: {} via {}; driver: {}",
+                    f.device_type, f.backend, f.driver
+                )?;
+                writeln!(
+                    out,
+                    "  limits: storage binding {}, buffer {}, {} workgroups per dimension, {} \
+                     workgroup memory",
+                    human_bytes(f.max_storage_binding),
+                    human_bytes(f.max_buffer),
+                    f.max_workgroups_per_dim,
+                    human_bytes(u64::from(f.max_workgroup_storage))
+                )?;
+                let yes = |b: bool| if b { "yes" } else { "no" };
+                writeln!(
+                    out,
+                    "  shader f16: {}, subgroups: {}",
+                    yes(f.shader_f16),
+                    yes(f.subgroups)
+                )?;
+            }
+            // Engine devices this build prints no facts of (a test build can unify the
+            // engine's wgpu feature on while this crate's is off); the score line follows.
+            other => writeln!(out, "{}: {}", other.id(), other.name())?,
+        }
+        writeln!(out, "  score: {} ({})", score.score, score.class)?;
+    }
     writeln!(
         out,
-        "  threads: {threads} (of {} logical CPUs)",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        "wgpu: {}",
+        api_line(discovery.wgpu, "into this binary (the wgpu feature is off)")
     )?;
+    writeln!(out, "cuda: {}", api_line(discovery.cuda, "in this version"))?;
     writeln!(
         out,
-        "  kernels: {} (best level {level}; levels this CPU runs: {})",
-        simd_level(),
-        Level::available()
-            .iter()
-            .map(|l| l.name())
-            .collect::<Vec<_>>()
-            .join(", ")
+        "discovery took {:.1} ms (cpu {:.1} ms, wgpu {:.1} ms)",
+        ms(discovery.elapsed()),
+        ms(discovery.cpu_time),
+        ms(discovery.wgpu_time)
     )?;
-    writeln!(out, "  features: {}", features.join(" "))?;
-    writeln!(out, "  detected in {detect_us:.1} µs")?;
-    writeln!(
-        out,
-        "gpu: none usable by this build (CUDA and wgpu backends are not built yet); the CPU runs \
-         every model"
-    )?;
-    let Some(path) = &a.model else {
+    let (Some(path), Some((file, needs))) = (&a.model, model) else {
         return Ok(());
     };
-    load::check_cpu_options(&a.runner)?;
+    writeln!(
+        out,
+        "model {} ({} tokens of context, {} sequence):",
+        path.display(),
+        needs.context,
+        needs.sequences
+    )?;
+    for s in &scored {
+        let verdict = if s.usable() {
+            format!("can run it, score {}", s.score)
+        } else {
+            format!("cannot run it: {}", s.problems.join("; "))
+        };
+        writeln!(out, "  {}: {verdict}", s.id)?;
+        for note in &s.notes {
+            writeln!(out, "    {note}")?;
+        }
+    }
+    match super::device::decide(&a.runner, &discovery, &scored) {
+        Ok(c) => writeln!(out, "  --device {}", c.why)?,
+        Err(e) => writeln!(out, "  --device {}: {e:#}", a.runner.device)?,
+    }
+    kernel_report(&mut out, &a, &file, path, threads)
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// What a GPU API's discovery status means, in words; `not_built` says where it is missing.
+fn api_line(s: ApiStatus, not_built: &str) -> String {
+    match s {
+        ApiStatus::NotBuilt => format!("not built {not_built}"),
+        ApiStatus::Skipped => "not looked for".into(),
+        ApiStatus::Found(0) => "no adapter found (no Vulkan, Metal or DX12 driver is installed; \
+                                on Debian, apt-get install mesa-vulkan-drivers gives the CPU \
+                                driver lavapipe)"
+            .into(),
+        ApiStatus::Found(1) => "1 adapter".into(),
+        ApiStatus::Found(n) => format!("{n} adapters"),
+    }
+}
+
+/// The model file and what it asks of a device: the context (the model's, at most 4096,
+/// unless given) for one sequence.
+fn model_needs(path: &Path, ctx: Option<usize>) -> anyhow::Result<(GgufFile, ModelNeeds)> {
     let file = load::open(path)?;
+    let config =
+        ModelConfig::from_gguf(&file).with_context(|| format!("cannot load {}", path.display()))?;
+    let ctx = ctx.unwrap_or(config.n_ctx_train.min(4096));
+    let needs = ModelNeeds::from_gguf(&file, &config, ctx, 1);
+    Ok((file, needs))
+}
+
+/// Loads the model on the CPU backend and prints the kernel of each ternary matrix shape.
+fn kernel_report(
+    out: &mut impl Write,
+    a: &DevicesArgs,
+    file: &GgufFile,
+    path: &Path,
+    threads: usize,
+) -> anyhow::Result<()> {
+    load::check_cpu_options(&a.runner)?;
     let backend = load::cpu_backend(threads, &a.runner)?;
-    let model = load::load_model(&file, path, backend, a.runner.tl_config.as_deref())
+    let model = load::load_model(file, path, backend, a.runner.tl_config.as_deref())
         .with_context(|| format!("cannot load {} on the CPU", path.display()))?;
     writeln!(out, "model {} on {}:", path.display(), model.backend_name())?;
     let report = model.backend().kernel_report();

@@ -4,6 +4,7 @@ use super::progress::with_bar;
 use anyhow::{Context, bail};
 use bitnet_engine::backend::cpu::{KernelChooser, TernaryKernel};
 use bitnet_engine::backend::{Backend, CpuBackend, LmHeadFormat};
+use bitnet_engine::device::DeviceRequest;
 use bitnet_engine::formats::TlConfig;
 use bitnet_engine::gguf::GgufFile;
 use bitnet_engine::model::Model;
@@ -25,9 +26,14 @@ pub struct RunnerArgs {
     /// Worker threads (default: all cores).
     #[arg(short, long)]
     pub threads: Option<usize>,
-    /// Backend: cpu (SIMD kernels) or reference (the scalar oracle).
-    #[arg(long, value_enum, default_value_t)]
-    pub backend: BackendChoice,
+    /// Device: auto (the best one that can run the model, see `bitnet devices`), cpu, wgpu
+    /// (the best wgpu adapter) or wgpu:N.
+    #[arg(long, default_value = "auto", value_parser = super::device::parse_device)]
+    pub device: DeviceRequest,
+    /// CPU backend: cpu (SIMD kernels; the default) or reference (the scalar oracle). Either
+    /// puts the model on the CPU.
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendChoice>,
     /// LM head format on the CPU backend: stored (as in the file), f16, q8_0 or q6_k (converted
     /// at load; fewer bytes read per token).
     #[arg(long, value_enum, default_value_t)]
@@ -60,11 +66,10 @@ fn parse_kernel(s: &str) -> Result<KernelArg, String> {
         })
 }
 
-/// Which backend runs the model (`--backend`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+/// Which CPU backend runs the model (`--backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendChoice {
     /// SIMD kernels on a persistent thread pool.
-    #[default]
     Cpu,
     /// The scalar reference (the oracle the others are tested against; slow).
     Reference,
@@ -107,8 +112,9 @@ pub fn cpu_backend(threads: usize, runner: &RunnerArgs) -> anyhow::Result<CpuBac
 }
 
 /// `--lm-head` and `--kernel` apply to the CPU backend only; refuse rather than ignore them.
+/// (Against a GPU `--device`, [`super::device::request`] refuses them.)
 pub fn check_cpu_options(runner: &RunnerArgs) -> anyhow::Result<()> {
-    if runner.backend == BackendChoice::Reference
+    if runner.backend == Some(BackendChoice::Reference)
         && (runner.lm_head != LmHeadChoice::Stored || runner.kernel.0.is_some())
     {
         bail!(

@@ -3,9 +3,11 @@
 mod bench;
 mod chat;
 mod convert;
+mod device;
 mod devices;
 mod inspect;
 mod load;
+mod loaded;
 mod progress;
 mod quantize;
 mod run;

@@ -1,10 +1,11 @@
 //! `bitnet run`: generate text, or evaluate ids and dump logits (the cross-check interface).
 
-use super::load;
+use super::loaded::{self, with_model};
 use super::sampling_args::SamplingArgs;
+use super::{device, load};
 use anyhow::{Context, bail};
-use bitnet_engine::backend::{Backend, ReferenceBackend};
-use bitnet_engine::gguf::GgufFile;
+use bitnet_engine::backend::Backend;
+use bitnet_engine::model::{Model, ModelConfig};
 use bitnet_engine::sampling::{Sampler, StopMatcher};
 use bitnet_engine::session::{GenerateConfig, Session, StopReason};
 use bitnet_engine::tokenizer::{StreamDecoder, Tokenizer};
@@ -68,27 +69,24 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         }
     };
     load::check_cpu_options(&a.runner)?;
-    match a.runner.backend {
-        load::BackendChoice::Cpu => {
-            let backend = load::cpu_backend(threads, &a.runner)?;
-            generate(a, &file, tokenizer, t_load, backend)
-        }
-        load::BackendChoice::Reference => {
-            let backend = ReferenceBackend::new(threads);
-            generate(a, &file, tokenizer, t_load, backend)
-        }
-    }
+    let config = ModelConfig::from_gguf(&file)
+        .with_context(|| format!("cannot load {}", a.model.display()))?;
+    let ctx = a.ctx_size.unwrap_or(config.n_ctx_train.min(4096));
+    let plan = device::plan(&a.runner, &file, &config, ctx, 1)?;
+    // On the log, not stderr: a failed run prints its one error line and nothing else.
+    tracing::info!("device: {}", plan.why);
+    let loaded = loaded::load(&plan, &file, &a.model, &a.runner, threads)?;
+    with_model!(loaded, model => generate(a, tokenizer, t_load, ctx, model))
 }
 
-/// Loads the model on `backend`, then evaluates the prompt and streams the generation.
+/// Evaluates the prompt on the loaded `model` and streams the generation.
 fn generate<B: Backend>(
     a: RunArgs,
-    file: &GgufFile,
     tokenizer: Option<Tokenizer>,
     t_load: Instant,
-    backend: B,
+    ctx: usize,
+    model: Model<B>,
 ) -> anyhow::Result<()> {
-    let model = load::load_model(file, &a.model, backend, a.runner.tl_config.as_deref())?;
     let load_time = t_load.elapsed();
 
     let prompt: Vec<u32> = match (&a.prompt, &a.prompt_ids, &tokenizer) {
@@ -106,7 +104,6 @@ fn generate<B: Backend>(
     if prompt.is_empty() {
         bail!("the prompt is empty");
     }
-    let ctx = a.ctx_size.unwrap_or(model.config.n_ctx_train.min(4096));
     if prompt.len() + a.n_predict > ctx {
         bail!(
             "prompt ({} tokens) + {} to generate exceed the context size {ctx} (raise --ctx-size)",

@@ -14,3 +14,4 @@ mod requantize;
 mod session_reuse;
 mod tokenizer_parity;
 mod tokenizer_vocabs;
+mod wgpu_backend;

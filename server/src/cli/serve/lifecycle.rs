@@ -1,13 +1,14 @@
 //! Loading a model for serving, and resolving the model names admin requests give to files
 //! inside `--models-dir` (and nowhere else).
 
-use super::super::load;
+use super::super::loaded::{self, with_model};
+use super::super::{device, load};
 use super::error::ApiError;
 use super::scheduler::Scheduler;
 use super::state::Served;
 use anyhow::Context;
 use bitnet_engine::chat::ChatTemplate;
-use bitnet_engine::model::Model;
+use bitnet_engine::model::ModelConfig;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -42,27 +43,25 @@ impl Loader {
         let file = load::open(path)?;
         let tokenizer = super::super::tokenize::load_tokenizer(&file, None)?;
         let template = ChatTemplate::for_model(&file, &tokenizer, None).map_err(|e| e.to_string());
-        let backend = load::cpu_backend(threads, &self.runner)?;
-        let tl = self
-            .runner
-            .tl_config
-            .as_deref()
-            .map(load::read_tl_config)
-            .transpose()?;
-        let model = Model::load_with(&file, backend, tl.as_ref(), |_, _| {})
+        let config = ModelConfig::from_gguf(&file)
             .with_context(|| format!("cannot load {}", path.display()))?;
         let n_ctx = self
             .ctx
-            .unwrap_or(model.config.n_ctx_train)
-            .min(model.config.n_ctx_train);
+            .unwrap_or(config.n_ctx_train)
+            .min(config.n_ctx_train);
         if n_ctx < 2 {
             anyhow::bail!("--ctx must be at least 2");
         }
-        let n_vocab = model.config.n_vocab;
+        // Each of `parallel` requests holds a KV cache of up to the context.
+        let plan = device::plan(&self.runner, &file, &config, n_ctx, self.parallel.max(1))?;
+        eprintln!("device: {}", plan.why);
+        let model = loaded::load(&plan, &file, path, &self.runner, threads)?;
+        let n_vocab = model.config().n_vocab;
         let ids = tokenizer.special_ids();
         let stop_tokens = [ids.eos, ids.eot, ids.eom].into_iter().flatten().collect();
-        let scheduler = Scheduler::start(Arc::new(model), self.parallel, self.max_queue)
-            .context("cannot start the engine thread")?;
+        let scheduler =
+            with_model!(model, m => Scheduler::start(Arc::new(m), self.parallel, self.max_queue))
+                .context("cannot start the engine thread")?;
         Ok(Served {
             name: model_name(path),
             tokenizer,

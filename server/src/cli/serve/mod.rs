@@ -79,9 +79,11 @@ pub enum Toggle {
 /// Runs the service until the process is stopped (Ctrl-C or SIGTERM).
 pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
     load::check_cpu_options(&a.runner)?;
-    if a.runner.backend != load::BackendChoice::Cpu {
-        anyhow::bail!("the server runs on --backend cpu");
+    if a.runner.backend == Some(load::BackendChoice::Reference) {
+        anyhow::bail!("the server runs on --backend cpu or a GPU --device, not the reference");
     }
+    // A bad --device combination fails now, not in the loader thread after the listener is up.
+    super::device::request(&a.runner)?;
     let name = lifecycle::model_name(&a.model);
     let state = Arc::new(AppState {
         model: RwLock::new(ModelState::Loading(name.clone())),

@@ -8,7 +8,7 @@
 //! string matched) makes the next send fail, which ends the request and frees its slot
 //! before the next step.
 
-use bitnet_engine::backend::CpuBackend;
+use bitnet_engine::backend::Backend;
 use bitnet_engine::model::{KvCache, LogitsWanted, Model, SeqBatch};
 use bitnet_engine::sampling::Sampler;
 use std::sync::Arc;
@@ -106,8 +106,9 @@ pub struct Counts {
 
 impl Scheduler {
     /// Starts the engine thread for `model` with `parallel` slots and a queue of `max_queue`.
-    pub fn start(
-        model: Arc<Model<CpuBackend>>,
+    /// The handle is the same whatever the backend: only the engine thread knows it.
+    pub fn start<B: Backend + 'static>(
+        model: Arc<Model<B>>,
         parallel: usize,
         max_queue: usize,
     ) -> std::io::Result<Self> {
@@ -156,9 +157,9 @@ impl Scheduler {
 }
 
 /// A request being generated.
-struct Slot {
+struct Slot<B: Backend> {
     job: Job,
-    cache: KvCache<CpuBackend>,
+    cache: KvCache<B>,
     /// Tokens to evaluate in the next step (the prompt, then the last sampled token).
     pending: Vec<u32>,
     /// Prompt and generated tokens (the sampler's repetition window reads it).
@@ -166,8 +167,8 @@ struct Slot {
     generated: usize,
 }
 
-fn engine_loop(model: &Model<CpuBackend>, parallel: usize, rx: &Receiver<Job>, c: &Counts) {
-    let mut active: Vec<Slot> = Vec::with_capacity(parallel);
+fn engine_loop<B: Backend>(model: &Model<B>, parallel: usize, rx: &Receiver<Job>, c: &Counts) {
+    let mut active: Vec<Slot<B>> = Vec::with_capacity(parallel);
     loop {
         // Admit queued requests into free slots; block only when nothing is running.
         while active.len() < parallel {
@@ -204,7 +205,7 @@ fn engine_loop(model: &Model<CpuBackend>, parallel: usize, rx: &Receiver<Job>, c
 }
 
 /// Gives a job a KV cache sized for its prompt and answer and adds it to the batch.
-fn admit(model: &Model<CpuBackend>, job: Job, active: &mut Vec<Slot>) {
+fn admit<B: Backend>(model: &Model<B>, job: Job, active: &mut Vec<Slot<B>>) {
     let queued = job.queued_at.elapsed();
     if job.events.send(Event::Started { queued }).is_err() {
         // Cancelled while queued.
@@ -226,8 +227,8 @@ fn admit(model: &Model<CpuBackend>, job: Job, active: &mut Vec<Slot>) {
 }
 
 /// One batched forward pass over every active request, then a token sampled for each.
-fn step(model: &Model<CpuBackend>, active: &mut Vec<Slot>) {
-    let mut batch: Vec<SeqBatch<'_, CpuBackend>> = active
+fn step<B: Backend>(model: &Model<B>, active: &mut Vec<Slot<B>>) {
+    let mut batch: Vec<SeqBatch<'_, B>> = active
         .iter_mut()
         .map(|s| SeqBatch {
             cache: &mut s.cache,

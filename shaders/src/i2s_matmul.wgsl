@@ -1,13 +1,18 @@
-// Ternary (I2_S) matrix × int8 vector → f32, one workgroup per output row.
+// Ternary (I2_S) matrix x batch of int8 activation rows -> f32, one workgroup
+// per (output row, token).
 //
-// weights: the I2_S bytes of W[rows][cols] read as little-endian u32 words,
-//   cols/16 words per row. A 128-weight block is 32 bytes = 8 words; byte j of
-//   a block holds weight j (bits 7:6), 32+j (5:4), 64+j (3:2), 96+j (1:0);
-//   codes 0/1/2 = -1/0/+1, code 3 is read as 1 (weight 0, as the dequantizer).
-// act: the int8 activation codes of quantize_row_i8, 4 per u32, little-endian
-//   (q[4i] in bits 7:0 of act[i]).
-// out[row] = (f32(raw) - f32(act_sum)) / act_scale * w_scale with
-//   raw = sum_k code_k * q_k, the exact I2_S rescale of the CPU path (spec §2).
+// weights: the I2_S bytes of this piece's rows read as little-endian u32
+//   words, cols/16 words per row. A 128-weight block is 32 bytes = 8 words;
+//   byte j of a block holds weight j (bits 7:6), 32+j (5:4), 64+j (3:2),
+//   96+j (1:0); codes 0/1/2 = -1/0/+1, code 3 is read as 1 (weight 0, as the
+//   dequantizer).
+// act: n_tokens rows of int8 codes from quantize_act, 4 per u32,
+//   little-endian (q[4i] in bits 7:0 of word i), cols/4 words per row.
+// out[token * out_stride + row_offset + row] =
+//   f32(raw - act_sum[token]) / act_scale[token] * w_scale
+// with raw = sum_k code_k * q_k, the exact I2_S rescale of the CPU path. The
+// stride and offset let a matrix split into pieces (or fused Q/K/V rows) write
+// straight into its columns of a wider output.
 //
 // Word w of a block covers bytes 4w..4w+3, i.e. weights 4w..4w+3 of each of
 // the four 32-weight groups; each group's 4 codes sit in the same bit pair of
@@ -17,15 +22,18 @@
 struct Params {
     rows: u32,
     cols: u32,
-    act_scale: f32,
-    act_sum: i32,
+    n_tokens: u32,
+    out_stride: u32,
+    row_offset: u32,
     w_scale: f32,
 }
 
 @group(0) @binding(0) var<storage, read> weights: array<u32>;
 @group(0) @binding(1) var<storage, read> act: array<u32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> params: Params;
+@group(0) @binding(2) var<storage, read> act_scale: array<f32>;
+@group(0) @binding(3) var<storage, read> act_sum: array<i32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<uniform> params: Params;
 
 const WG: u32 = 64u;
 var<workgroup> partial: array<i32, WG>;
@@ -45,19 +53,21 @@ fn main(
 ) {
     // Rows beyond 65535 spill into y (dispatch limit per dimension).
     let row = wid.x + wid.y * nwg.x;
+    let token = wid.z;
     // Uniform across the workgroup (built-ins above and a uniform), so the
     // barriers below stay in uniform control flow.
-    if row >= params.rows {
+    if row >= params.rows || token >= params.n_tokens {
         return;
     }
     let words = params.cols / 16u;
     let base = row * words;
+    let act_base = token * (params.cols / 4u);
     var acc: i32 = 0;
     for (var i = lid; i < words; i += WG) {
         let w = weights[base + i];
         // First activation word of this word's column group: block * 32
         // words + (word within block).
-        let a = (i / 8u) * 32u + (i % 8u);
+        let a = act_base + (i / 8u) * 32u + (i % 8u);
         acc += dot4I8Packed(fix_codes((w >> 6u) & 0x03030303u), act[a]);
         acc += dot4I8Packed(fix_codes((w >> 4u) & 0x03030303u), act[a + 8u]);
         acc += dot4I8Packed(fix_codes((w >> 2u) & 0x03030303u), act[a + 16u]);
@@ -72,6 +82,10 @@ fn main(
         workgroupBarrier();
     }
     if lid == 0u {
-        out[row] = (f32(partial[0]) - f32(params.act_sum)) / params.act_scale * params.w_scale;
+        // Subtracting in i32 keeps sum_k w_k * q_k exact before its one
+        // rounding to f32, as the CPU kernels do.
+        let dot = f32(partial[0] - act_sum[token]);
+        out[token * params.out_stride + params.row_offset + row] =
+            dot / act_scale[token] * params.w_scale;
     }
 }

@@ -1,0 +1,198 @@
+//! Weights on the GPU: ternary matrices as I2_S words, everything else as f16 pairs, each cut
+//! into pieces of whole rows that fit one storage binding (lavapipe allows 128 MiB; a 2B-4T
+//! LM head in f16 is 656 MB).
+
+use super::context::Gpu;
+use crate::backend::reference::RefWeight;
+use crate::backend::{BackendError, WeightSource};
+use crate::formats::{TensorType, dequantize_row, i2s};
+use std::sync::OnceLock;
+
+/// Rows `row0..row0 + rows` of a matrix in one device buffer.
+pub struct Piece {
+    pub(crate) buf: wgpu::Buffer,
+    pub(crate) row0: usize,
+    pub(crate) rows: usize,
+}
+
+/// A matrix in the wgpu backend.
+pub enum WgpuWeight {
+    /// Ternary, I2_S codes with one scale per tensor; multiplied by int8 activations.
+    Ternary {
+        /// Tensor name, for errors.
+        name: String,
+        /// Output rows.
+        rows: usize,
+        /// Input columns (a multiple of 128).
+        cols: usize,
+        /// The tensor's scale.
+        scale: f32,
+        /// The codes, by row ranges.
+        pieces: Vec<Piece>,
+        /// The file's bytes, for embedding lookups on the host.
+        host: RefWeight,
+    },
+    /// Float (F16, F32, BF16, Q8_0, Q6_K … in the file), multiplied as f16 by f32 activations.
+    Float {
+        /// Output rows.
+        rows: usize,
+        /// Input columns.
+        cols: usize,
+        /// f16 rows, uploaded at load or, for the token embedding, at its first use as the
+        /// LM head (an untied embedding is only ever read on the host).
+        pieces: OnceLock<Vec<Piece>>,
+        /// The file's bytes: embedding lookups, and the source of the f16 rows.
+        host: RefWeight,
+    },
+}
+
+impl WgpuWeight {
+    /// The host copy (embedding lookups run on the host and upload their rows).
+    pub(crate) fn host(&self) -> &RefWeight {
+        match self {
+            WgpuWeight::Ternary { host, .. } | WgpuWeight::Float { host, .. } => host,
+        }
+    }
+}
+
+/// Rows per piece for rows of `row_bytes`, within one binding and one buffer.
+fn rows_per_piece(gpu: &Gpu, row_bytes: usize, name: &str) -> Result<usize, BackendError> {
+    let limit = gpu.facts.max_storage_binding.min(gpu.facts.max_buffer) as usize;
+    let rows = limit / row_bytes.max(1);
+    if rows == 0 {
+        return Err(BackendError::Device(format!(
+            "'{name}': one row of {row_bytes} bytes exceeds {}'s storage binding limit of {limit}",
+            gpu.facts.name
+        )));
+    }
+    Ok(rows)
+}
+
+/// Uploads `bytes` (`rows` rows of `row_bytes`) as pieces.
+fn upload_rows(
+    gpu: &Gpu,
+    name: &str,
+    rows: usize,
+    row_bytes: usize,
+    bytes: &[u8],
+) -> Result<Vec<Piece>, BackendError> {
+    let per = rows_per_piece(gpu, row_bytes, name)?;
+    Ok((0..rows)
+        .step_by(per)
+        .map(|row0| {
+            let n = per.min(rows - row0);
+            Piece {
+                buf: gpu.storage_with(&bytes[row0 * row_bytes..(row0 + n) * row_bytes], name),
+                row0,
+                rows: n,
+            }
+        })
+        .collect())
+}
+
+/// A ternary tensor as I2_S codes and its single scale, or why it cannot run as one.
+pub(crate) fn upload_ternary(
+    gpu: &Gpu,
+    w: &WeightSource<'_>,
+    host: RefWeight,
+) -> Result<WgpuWeight, BackendError> {
+    let [cols, rows] = w.dims;
+    let werr = |source| BackendError::Weight {
+        name: w.name.to_string(),
+        source,
+    };
+    let (codes, scale): (std::borrow::Cow<'_, [u8]>, f32) = if w.ty == TensorType::I2_S {
+        let scale = i2s::scale(&w.data, rows, cols).map_err(werr)?;
+        (w.data[..rows * cols / 4].into(), scale)
+    } else {
+        match crate::backend::cpu::repack_i2s(w)? {
+            Some((codes, scale)) => (codes.into(), scale),
+            None => {
+                return Err(BackendError::Device(format!(
+                    "'{}' ({}, {rows}×{cols}) has per-block scales or rows that are not whole \
+                     128-weight blocks; the wgpu backend runs ternary tensors with one scale \
+                     (use --device cpu for this file)",
+                    w.name, w.ty
+                )));
+            }
+        }
+    };
+    let pieces = upload_rows(gpu, w.name, rows, cols / 4, &codes)?;
+    Ok(WgpuWeight::Ternary {
+        name: w.name.to_string(),
+        rows,
+        cols,
+        scale,
+        pieces,
+        host,
+    })
+}
+
+/// A float tensor; its f16 rows go up now unless it is the token embedding.
+pub(crate) fn upload_float(
+    gpu: &Gpu,
+    w: &WeightSource<'_>,
+    host: RefWeight,
+) -> Result<WgpuWeight, BackendError> {
+    let [cols, rows] = w.dims;
+    if !cols.is_multiple_of(2) {
+        return Err(BackendError::Device(format!(
+            "'{}' has {cols} columns; the wgpu backend reads f16 rows in pairs",
+            w.name
+        )));
+    }
+    let weight = WgpuWeight::Float {
+        rows,
+        cols,
+        pieces: OnceLock::new(),
+        host,
+    };
+    if w.name != "token_embd.weight" {
+        float_pieces(gpu, &weight)?;
+    }
+    Ok(weight)
+}
+
+/// The f16 pieces of a float weight, converting and uploading them on first use.
+pub(crate) fn float_pieces<'w>(
+    gpu: &Gpu,
+    weight: &'w WgpuWeight,
+) -> Result<&'w [Piece], BackendError> {
+    let WgpuWeight::Float {
+        rows,
+        cols,
+        pieces,
+        host,
+    } = weight
+    else {
+        return Err(BackendError::Device("not a float weight".into()));
+    };
+    if let Some(p) = pieces.get() {
+        return Ok(p);
+    }
+    let (rows, cols) = (*rows, *cols);
+    let bytes: Vec<u8> = if host.ty == TensorType::F16 {
+        host.data.to_vec()
+    } else {
+        let mut row = vec![0f32; cols];
+        let mut out = Vec::with_capacity(rows * cols * 2);
+        for r in 0..rows {
+            dequantize_row(
+                host.ty,
+                &host.data[r * host.row_bytes..(r + 1) * host.row_bytes],
+                &mut row,
+            )
+            .map_err(|source| BackendError::Weight {
+                name: host.name.clone(),
+                source,
+            })?;
+            out.extend(
+                row.iter()
+                    .flat_map(|&v| half::f16::from_f32(v).to_le_bytes()),
+            );
+        }
+        out
+    };
+    let uploaded = upload_rows(gpu, &host.name, rows, cols * 2, &bytes)?;
+    Ok(pieces.get_or_init(|| uploaded))
+}

@@ -1,0 +1,169 @@
+//! Device discovery, validation against a model, and scoring: what `--device auto` picks and
+//! what `bitnet devices` prints.
+//!
+//! Why apart from [`crate::backend`]: a backend drives the one device it is given, while
+//! choosing that device needs facts about every device at once, and about the model. Discovery
+//! opens no device (it reads CPUID, `/proc` and the drivers' adapter lists), so it is cheap
+//! enough to run before every load. Nothing is simulated: no environment variable invents a
+//! device or changes a fact.
+//!
+//! The flow: [`discover`] lists the devices ([`Discovery`]); [`ModelNeeds`] says what a model
+//! asks of a device (weights, KV cache, its largest buffers); [`assess`] scores one device
+//! against those needs (0 with the reasons when it cannot run the model); [`choose`] turns a
+//! [`DeviceRequest`] (`--device`) into the devices to try, best first.
+//!
+//! CUDA is a seam for now: [`DeviceId::Cuda`] and `cuda[:N]` requests exist so the flag's
+//! grammar is stable, and [`Discovery::cuda`] is [`ApiStatus::NotBuilt`]. The CUDA backend adds
+//! a [`Device`] variant, fills that status from driver queries, and scores its devices in
+//! [`assess`].
+
+mod cpu;
+mod error;
+#[cfg(test)]
+mod fixtures;
+mod needs;
+mod request;
+mod score;
+mod select;
+
+pub use cpu::{CpuFacts, MemInfo, parse_cgroup_limit, parse_meminfo};
+pub use error::DeviceError;
+pub use needs::{ModelNeeds, TensorNeed, human_bytes};
+pub use request::DeviceRequest;
+pub use score::{Assessment, assess, scores};
+pub use select::{Choice, choose};
+
+#[cfg(feature = "wgpu")]
+pub use crate::backend::wgpu::AdapterFacts;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// A device by the name `--device` gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeviceId {
+    /// The host CPU.
+    Cpu,
+    /// wgpu adapter `N`, in the order of `backend::wgpu::adapters()`.
+    Wgpu(usize),
+    /// CUDA device `N` (no CUDA backend is built in this version).
+    Cuda(usize),
+}
+
+impl fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceId::Cpu => f.write_str("cpu"),
+            DeviceId::Wgpu(i) => write!(f, "wgpu:{i}"),
+            DeviceId::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+/// A device that exists on this machine, with its facts.
+///
+/// Non-exhaustive: which variants exist depends on the engine's features (and CUDA adds one),
+/// so code outside the engine keeps a catch-all arm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Device {
+    /// The host CPU (the CPU backend's SIMD kernels).
+    Cpu(CpuFacts),
+    /// A wgpu adapter (Vulkan, Metal or DX12).
+    #[cfg(feature = "wgpu")]
+    Wgpu(AdapterFacts),
+}
+
+impl Device {
+    /// Its `--device` name.
+    pub fn id(&self) -> DeviceId {
+        match self {
+            Device::Cpu(_) => DeviceId::Cpu,
+            #[cfg(feature = "wgpu")]
+            Device::Wgpu(a) => DeviceId::Wgpu(a.index),
+        }
+    }
+
+    /// The name the hardware or driver reports.
+    pub fn name(&self) -> &str {
+        match self {
+            Device::Cpu(c) => &c.name,
+            #[cfg(feature = "wgpu")]
+            Device::Wgpu(a) => &a.name,
+        }
+    }
+}
+
+/// Whether a GPU API is built into this binary and what it found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiStatus {
+    /// This build does not contain the backend (a cargo feature is off, or it does not exist
+    /// yet).
+    NotBuilt,
+    /// Discovery did not look (the user asked for another device).
+    Skipped,
+    /// Built, and this many devices found (possibly 0: no driver installed).
+    Found(usize),
+}
+
+/// Everything discovery found, and how long it took.
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    /// The CPU first, then the wgpu adapters in index order.
+    pub devices: Vec<Device>,
+    /// The wgpu backend.
+    pub wgpu: ApiStatus,
+    /// The CUDA backend.
+    pub cuda: ApiStatus,
+    /// Time spent on the CPU's facts.
+    pub cpu_time: Duration,
+    /// Time spent enumerating wgpu adapters (zero when not looked for).
+    pub wgpu_time: Duration,
+}
+
+impl Discovery {
+    /// The device `id`, when it exists.
+    pub fn get(&self, id: DeviceId) -> Option<&Device> {
+        self.devices.iter().find(|d| d.id() == id)
+    }
+
+    /// Total discovery time.
+    pub fn elapsed(&self) -> Duration {
+        self.cpu_time + self.wgpu_time
+    }
+}
+
+/// Lists the CPU and every wgpu adapter, opening no device.
+pub fn discover() -> Discovery {
+    let d = discover_cpu();
+    #[cfg(feature = "wgpu")]
+    let d = add_wgpu(d);
+    d
+}
+
+/// Adds the wgpu adapters to `d`.
+#[cfg(feature = "wgpu")]
+fn add_wgpu(mut d: Discovery) -> Discovery {
+    let t0 = Instant::now();
+    let adapters = crate::backend::wgpu::adapters();
+    d.wgpu_time = t0.elapsed();
+    d.wgpu = ApiStatus::Found(adapters.len());
+    d.devices.extend(adapters.into_iter().map(Device::Wgpu));
+    d
+}
+
+/// Lists the CPU only, leaving the GPU drivers untouched (for `--device cpu`).
+pub fn discover_cpu() -> Discovery {
+    let t0 = Instant::now();
+    let cpu = CpuFacts::detect();
+    Discovery {
+        devices: vec![Device::Cpu(cpu)],
+        wgpu: if cfg!(feature = "wgpu") {
+            ApiStatus::Skipped
+        } else {
+            ApiStatus::NotBuilt
+        },
+        cuda: ApiStatus::NotBuilt,
+        cpu_time: t0.elapsed(),
+        wgpu_time: Duration::ZERO,
+    }
+}
