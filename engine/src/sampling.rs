@@ -144,6 +144,12 @@ pub struct Sampler {
 }
 
 impl Sampler {
+    /// Whether every pick is [`greedy_pick`] of the logits alone (temperature 0, no
+    /// repetition penalty), so a device may choose the token and return only it.
+    pub fn is_plain_greedy(&self) -> bool {
+        self.cfg.temperature <= 0.0 && self.cfg.repeat_penalty == 1.0
+    }
+
     /// A sampler seeded from `cfg.seed`. Settings are checked by [`Sampler::sample`].
     pub fn new(cfg: SamplerConfig) -> Self {
         let rng = StdRng::seed_from_u64(cfg.seed);
@@ -338,6 +344,25 @@ fn draw(cands: &[Candidate], temperature: f32, rng: &mut StdRng) -> u32 {
         .map_or(0, |(c, _)| c.id)
 }
 
+/// The token [`Sampler::sample`] picks greedily (temperature 0, no repetition penalty): the
+/// largest logit with NaN and −∞ never winning, +∞ counted as the largest finite value, the
+/// lowest id on ties. `None` when nothing qualifies or the slice is longer than u32 ids can
+/// name. Backends reproduce this rule on the device ([`crate::backend::Backend::argmax_rows`]).
+pub fn greedy_pick(logits: &[f32]) -> Option<u32> {
+    u32::try_from(logits.len()).ok()?;
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &l) in logits.iter().enumerate() {
+        if l.is_nan() || l == f32::NEG_INFINITY {
+            continue;
+        }
+        let l = l.min(f32::MAX);
+        if best.is_none_or(|(_, b)| l > b) {
+            best = Some((i, l));
+        }
+    }
+    best.map(|(i, _)| i as u32)
+}
+
 /// Index of the largest logit, the first one on ties; NaN never wins. `None` when the slice is
 /// empty, entirely NaN, or longer than u32 ids can name.
 pub fn argmax(logits: &[f32]) -> Option<u32> {
@@ -502,6 +527,43 @@ mod tests {
     /// Logits whose softmax is exactly `probs` (up to rounding).
     fn logits_for(probs: &[f64]) -> Vec<f32> {
         probs.iter().map(|p| p.ln() as f32).collect()
+    }
+
+    #[test]
+    fn greedy_pick_is_the_greedy_samplers_choice() {
+        let mut sampler = Sampler::new(SamplerConfig::greedy());
+        assert!(sampler.is_plain_greedy());
+        let specials = [
+            f32::NAN,
+            f32::NEG_INFINITY,
+            f32::INFINITY,
+            f32::MAX,
+            -0.0,
+            0.0,
+        ];
+        let mut s = 7u64;
+        for round in 0..500 {
+            let len = 1 + round % 40;
+            let logits: Vec<f32> = (0..len)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    if s.is_multiple_of(5) {
+                        specials[(s >> 8) as usize % specials.len()]
+                    } else {
+                        ((s >> 40) % 7) as f32 - 3.0
+                    }
+                })
+                .collect();
+            assert_eq!(
+                greedy_pick(&logits),
+                sampler.sample(&logits, &[]).ok(),
+                "{logits:?}"
+            );
+        }
+        assert_eq!(greedy_pick(&[f32::NAN, f32::NEG_INFINITY]), None);
+        assert_eq!(greedy_pick(&[f32::MAX, f32::INFINITY]), Some(0));
     }
 
     #[test]

@@ -95,8 +95,12 @@ impl<B: Backend> Session<B> {
     }
 
     /// Evaluates `prompt` in one batch, then samples up to `cfg.max_new_tokens` tokens, calling
-    /// `on_token(token, logits after evaluating it)` for each one (returning `false` stops). With `all_prompt_logits` the logits of
-    /// every prompt position are kept in the stats.
+    /// `on_token(token, logits after evaluating it)` for each one (returning `false` stops).
+    /// With `all_prompt_logits` the logits of every prompt position are kept in the stats.
+    ///
+    /// Greedy decoding that keeps no prompt logits (a [`Sampler::is_plain_greedy`] sampler,
+    /// `all_prompt_logits` false) lets the backend pick each token on the device and read back
+    /// only its id ([`Model::step_greedy`]); `on_token` then gets an empty logits slice.
     pub fn generate(
         &mut self,
         model: &Model<B>,
@@ -108,6 +112,9 @@ impl<B: Backend> Session<B> {
     ) -> Result<GenerationStats, ModelError> {
         if prompt.is_empty() && self.history.is_empty() {
             return Err(ModelError::Input("the prompt is empty".into()));
+        }
+        if sampler.is_plain_greedy() && !all_prompt_logits {
+            return self.generate_greedy(model, prompt, cfg, on_token);
         }
         let vocab = model.config.n_vocab;
         let t0 = Instant::now();
@@ -153,5 +160,63 @@ impl<B: Backend> Session<B> {
             stop,
             prompt_logits,
         })
+    }
+
+    /// [`Self::generate`]'s loop for plain greedy decoding, on token ids alone.
+    fn generate_greedy(
+        &mut self,
+        model: &Model<B>,
+        prompt: &[u32],
+        cfg: &GenerateConfig,
+        mut on_token: impl FnMut(u32, &[f32]) -> bool,
+    ) -> Result<GenerationStats, ModelError> {
+        let t0 = Instant::now();
+        let mut next = self.feed_greedy(model, prompt)?;
+        let prompt_time = t0.elapsed();
+        let t1 = Instant::now();
+        let mut generated = 0;
+        let mut stop = StopReason::Length;
+        while generated < cfg.max_new_tokens {
+            if self.cache.len() >= self.cache.capacity() {
+                stop = StopReason::ContextFull;
+                break;
+            }
+            let tok = next;
+            if cfg.stop_tokens.contains(&tok) {
+                stop = StopReason::EndToken(tok);
+                break;
+            }
+            generated += 1;
+            // As in `generate`: every emitted token is evaluated.
+            next = self.feed_greedy(model, &[tok])?;
+            if !on_token(tok, &[]) {
+                stop = StopReason::Caller;
+                break;
+            }
+        }
+        Ok(GenerationStats {
+            prompt_tokens: prompt.len(),
+            generated_tokens: generated,
+            prompt_time,
+            gen_time: t1.elapsed(),
+            stop,
+            prompt_logits: None,
+        })
+    }
+
+    /// Evaluates `tokens` and returns the greedy token after the last one.
+    fn feed_greedy(&mut self, model: &Model<B>, tokens: &[u32]) -> Result<u32, ModelError> {
+        let mut batch = [SeqBatch {
+            cache: &mut self.cache,
+            tokens,
+            logits: LogitsWanted::Last,
+        }];
+        let picked = model.step_greedy(&mut batch)?;
+        self.history.extend_from_slice(tokens);
+        picked
+            .into_iter()
+            .next()
+            .and_then(|t| t.last().copied())
+            .ok_or_else(|| ModelError::Input("the prompt is empty".into()))
     }
 }

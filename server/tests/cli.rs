@@ -622,10 +622,10 @@ fn devices_lists_every_device_with_its_score_and_the_choice_for_a_model() {
         pick.starts_with("cpu (") || pick.starts_with("wgpu:"),
         "{pick}"
     );
-    let cpu_only = bitnet(&["devices", "-m", MODEL, "--lm-head", "q8_0"]);
+    let cpu_only = bitnet(&["devices", "-m", MODEL, "--lm-head", "q6_k"]);
     let text = String::from_utf8_lossy(&cpu_only.stdout);
     assert!(
-        text.contains("--device auto → cpu: --lm-head applies to the CPU only"),
+        text.contains("--device auto → cpu: --lm-head q6_k applies to the CPU only"),
         "{text}"
     );
 }
@@ -657,8 +657,8 @@ fn bad_device_values_are_refused_with_a_clear_error() {
              with --device wgpu",
         ),
         (
-            &["--device", "wgpu:0", "--lm-head", "f16"][..],
-            "--lm-head runs on the CPU only",
+            &["--device", "wgpu:0", "--lm-head", "q6_k"][..],
+            "--lm-head q6_k runs on the CPU only",
         ),
         (&["--device", "wgpu:99"][..], "wgpu:99"),
     ] {

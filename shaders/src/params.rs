@@ -118,6 +118,28 @@ impl F16MatmulParams {
     }
 }
 
+/// Uniform parameters of [`Q8_MATMUL`]: the same fields, with the same
+/// meanings, as [`F16MatmulParams`] (`cols` a multiple of 32 here).
+pub type Q8MatmulParams = F16MatmulParams;
+
+/// Uniform parameters of [`ARGMAX`]; the field order and offsets equal the
+/// WGSL `Params` struct (checked by the tests).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ArgmaxParams {
+    /// Rows.
+    pub rows: u32,
+    /// Values per row.
+    pub cols: u32,
+}
+
+impl ArgmaxParams {
+    /// The uniform buffer contents (little-endian, zero-padded to 16 bytes).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        uniform_bytes(&[self.rows.to_le_bytes(), self.cols.to_le_bytes()])
+    }
+}
+
 /// Uniform parameters of [`ROPE_NEOX`]; the field order and offsets equal the
 /// WGSL `Params` struct (checked by the tests).
 #[repr(C)]

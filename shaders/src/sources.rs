@@ -116,6 +116,51 @@ pub const F16_MATMUL: ShaderSource = ShaderSource {
     workgroup_size: [64, 1, 1],
 };
 
+/// Int8 matrix (Q8_0 blocks: 32 codes, one f32 scale) × batch of int8
+/// activation rows → f32, one workgroup per (output row, token): the LM head
+/// at about half the bytes of f16.
+///
+/// Bindings: `weights` (int8 codes, 4 per u32, `cols / 4` words per row;
+/// `cols % 32 == 0`), `wscale` (`cols / 32` f32 per row), `act` and
+/// `act_scale` (from [`QUANTIZE_ACT`]), `out`, `params` ([`Q8MatmulParams`]).
+/// Computes `out[t·out_stride + row_offset + r] = Σ_b wscale[r][b]·Σ_{k∈b}
+/// w[r][k]·q[t][k] / act_scale[t]` with exact block sums. Dispatch
+/// `workgroups_for_rows(rows)` with z = `n_tokens`.
+pub const Q8_MATMUL: ShaderSource = ShaderSource {
+    id: ShaderId::Q8Matmul,
+    name: "q8_matmul",
+    wgsl: include_str!("q8_matmul.wgsl"),
+    entry_point: "main",
+    bindings: &[
+        storage(0, "weights", true),
+        storage(1, "wscale", true),
+        storage(2, "act", true),
+        storage(3, "act_scale", true),
+        storage(4, "out", false),
+        uniform(5, "params"),
+    ],
+    workgroup_size: [64, 1, 1],
+};
+
+/// The index of each row's largest value (the host sampler's greedy rule:
+/// NaN and −∞ never win, +∞ counts as the largest finite value, ties go to
+/// the lowest index, `u32::MAX` when nothing qualifies), one workgroup per row.
+///
+/// Bindings: `x` (`rows × cols` f32), `out` (`rows` u32), `params`
+/// ([`ArgmaxParams`]). Dispatch [`workgroups_for_rows`].
+pub const ARGMAX: ShaderSource = ShaderSource {
+    id: ShaderId::Argmax,
+    name: "argmax",
+    wgsl: include_str!("argmax.wgsl"),
+    entry_point: "main",
+    bindings: &[
+        storage(0, "x", true),
+        storage(1, "out", false),
+        uniform(2, "params"),
+    ],
+    workgroup_size: [256, 1, 1],
+};
+
 /// NeoX rotary embedding in place: the first `n_rot` dimensions of every head
 /// of every row rotate in pairs `(i, i + n_rot/2)` by
 /// `positions[row] · theta_scale^i` (the power by repeated multiplication,

@@ -259,6 +259,31 @@ fn f16_matmul_params_match_wgsl() {
 }
 
 #[test]
+fn q8_matmul_params_match_wgsl() {
+    check_params!(
+        Q8_MATMUL,
+        Q8MatmulParams {
+            rows: 1000,
+            cols: 2560,
+            n_tokens: 3,
+            out_stride: 128_256,
+            row_offset: 64_000,
+        }
+    );
+}
+
+#[test]
+fn argmax_params_match_wgsl() {
+    check_params!(
+        ARGMAX,
+        ArgmaxParams {
+            rows: 8,
+            cols: 128_256,
+        }
+    );
+}
+
+#[test]
 fn rope_neox_params_match_wgsl() {
     check_params!(
         ROPE_NEOX,

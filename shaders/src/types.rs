@@ -49,11 +49,15 @@ pub enum ShaderId {
     Attention,
     /// [`ELEMENTWISE`].
     Elementwise,
+    /// [`Q8_MATMUL`].
+    Q8Matmul,
+    /// [`ARGMAX`].
+    Argmax,
 }
 
 impl ShaderId {
     /// Every shader, for pipeline warm-up and the validation tests.
-    pub const ALL: [ShaderId; 7] = [
+    pub const ALL: [ShaderId; 9] = [
         ShaderId::RmsNorm,
         ShaderId::QuantizeAct,
         ShaderId::I2sMatmul,
@@ -61,6 +65,8 @@ impl ShaderId {
         ShaderId::RopeNeox,
         ShaderId::Attention,
         ShaderId::Elementwise,
+        ShaderId::Q8Matmul,
+        ShaderId::Argmax,
     ];
 
     /// The source and layout of this shader.
@@ -73,6 +79,8 @@ impl ShaderId {
             ShaderId::RopeNeox => &ROPE_NEOX,
             ShaderId::Attention => &ATTENTION,
             ShaderId::Elementwise => &ELEMENTWISE,
+            ShaderId::Q8Matmul => &Q8_MATMUL,
+            ShaderId::Argmax => &ARGMAX,
         }
     }
 }

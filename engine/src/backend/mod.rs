@@ -215,4 +215,23 @@ pub trait Backend: Send + Sync {
     ) -> Result<(), BackendError>;
     /// Copies the first `out.len()` values to the host; the one synchronisation point.
     fn read(&self, buf: &Self::Buf, out: &mut [f32]) -> Result<(), BackendError>;
+
+    /// The greedy token of each of the first `rows` rows of `cols` values
+    /// ([`crate::sampling::greedy_pick`]'s rule), read to the host in place of the rows; `None`
+    /// for a row where nothing qualifies. A device backend overrides this to read back one
+    /// index per row instead of a vocabulary of logits.
+    fn argmax_rows(
+        &self,
+        x: &Self::Buf,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Vec<Option<u32>>, BackendError> {
+        let mut host = vec![0f32; rows * cols];
+        self.read(x, &mut host)?;
+        Ok(host
+            .chunks(cols.max(1))
+            .take(rows)
+            .map(crate::sampling::greedy_pick)
+            .collect())
+    }
 }

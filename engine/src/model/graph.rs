@@ -131,6 +131,42 @@ impl<B: Backend> Model<B> {
     /// Evaluates a batch; returns per sequence the requested logits, row-major
     /// (`rows × n_vocab`). On error no cache is advanced.
     pub fn step(&self, batch: &mut [SeqBatch<'_, B>]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let vocab = self.config.n_vocab;
+        let Some((logits_dev, n_out)) = self.forward(batch)? else {
+            return Ok(batch.iter().map(|_| Vec::new()).collect());
+        };
+        let mut logits = vec![0f32; n_out * vocab];
+        self.backend.read(&logits_dev, &mut logits)?;
+        Ok(split_rows(batch, |r| {
+            logits[r.start * vocab..r.end * vocab].to_vec()
+        }))
+    }
+
+    /// [`Self::step`] for greedy decoding: per sequence, the greedy token
+    /// ([`crate::sampling::greedy_pick`]) of each requested row instead of its logits, chosen
+    /// on the device so only the token ids are read back. A row where no logit qualifies
+    /// (all NaN) is an error.
+    pub fn step_greedy(&self, batch: &mut [SeqBatch<'_, B>]) -> Result<Vec<Vec<u32>>, ModelError> {
+        let vocab = self.config.n_vocab;
+        let Some((logits_dev, n_out)) = self.forward(batch)? else {
+            return Ok(batch.iter().map(|_| Vec::new()).collect());
+        };
+        let picks = self.backend.argmax_rows(&logits_dev, n_out, vocab)?;
+        let tokens = picks
+            .into_iter()
+            .collect::<Option<Vec<u32>>>()
+            .ok_or_else(|| {
+                ModelError::Input("no finite logit to pick a greedy token from".into())
+            })?;
+        Ok(split_rows(batch, |r| tokens[r].to_vec()))
+    }
+
+    /// The whole graph for a batch: the logits of every requested row on the device
+    /// (`rows × n_vocab`) and the number of rows, or `None` when no row is requested.
+    fn forward(
+        &self,
+        batch: &mut [SeqBatch<'_, B>],
+    ) -> Result<Option<(B::Buf, usize)>, ModelError> {
         let cfg = &self.config;
         let be = &self.backend;
         let (d, ff, kvd, vocab) = (cfg.n_embd, cfg.n_ff, cfg.kv_dim(), cfg.n_vocab);
@@ -171,7 +207,7 @@ impl<B: Backend> Model<B> {
         }
         let n = ids.len();
         if n == 0 {
-            return Ok(batch.iter().map(|_| Vec::new()).collect());
+            return Ok(None);
         }
 
         let mut x = be.alloc(n * d)?;
@@ -253,8 +289,10 @@ impl<B: Backend> Model<B> {
         }
 
         let n_out = out_rows.len();
-        let mut results: Vec<Vec<f32>> = Vec::with_capacity(batch.len());
-        if n_out > 0 {
+        if n_out == 0 {
+            return Ok(None);
+        }
+        {
             let mut sel = be.alloc(n_out * d)?;
             be.gather_rows(&x, &out_rows, d, &mut sel)?;
             let mut normed = be.alloc(n_out * d)?;
@@ -288,22 +326,8 @@ impl<B: Backend> Model<B> {
                 },
                 &mut logits_dev,
             )?;
-            let mut logits = vec![0f32; n_out * vocab];
-            be.read(&logits_dev, &mut logits)?;
-            let mut next = 0;
-            for seq in batch.iter() {
-                let rows = match seq.logits {
-                    LogitsWanted::None => 0,
-                    LogitsWanted::Last => usize::from(!seq.tokens.is_empty()),
-                    LogitsWanted::All => seq.tokens.len(),
-                };
-                results.push(logits[next * vocab..(next + rows) * vocab].to_vec());
-                next += rows;
-            }
-        } else {
-            results.extend(batch.iter().map(|_| Vec::new()));
+            Ok(Some((logits_dev, n_out)))
         }
-        Ok(results)
     }
 
     /// Quantizes `x` once when any of `consumers` is ternary, so Q/K/V (or gate/up) share
@@ -346,4 +370,25 @@ impl<B: Backend> Model<B> {
         }
         Ok(())
     }
+}
+
+/// Per sequence of `batch`, `take` of its range of requested rows (in batch order, as
+/// [`LogitsWanted`] asks).
+fn split_rows<B: Backend, T>(
+    batch: &[SeqBatch<'_, B>],
+    mut take: impl FnMut(std::ops::Range<usize>) -> T,
+) -> Vec<T> {
+    let mut next = 0;
+    batch
+        .iter()
+        .map(|seq| {
+            let rows = match seq.logits {
+                LogitsWanted::None => 0,
+                LogitsWanted::Last => usize::from(!seq.tokens.is_empty()),
+                LogitsWanted::All => seq.tokens.len(),
+            };
+            next += rows;
+            take(next - rows..next)
+        })
+        .collect()
 }

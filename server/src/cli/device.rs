@@ -1,8 +1,9 @@
 //! `--device`: from the request, the CPU-only options and the model to the backends to try.
 //!
-//! `--backend`, `--lm-head` and `--kernel` only mean something on the CPU. Given with
-//! `--device auto` they settle the device (the CPU) rather than being dropped on a GPU; given
-//! with a GPU `--device` they are an error naming both.
+//! `--backend`, `--kernel` and `--lm-head q6_k` only mean something on the CPU (wgpu runs the
+//! LM head as stored, f16 or q8_0). Given with `--device auto` they settle the device (the
+//! CPU) rather than being dropped on a GPU; given with a GPU `--device` they are an error
+//! naming both.
 
 use super::load::{BackendChoice, LmHeadChoice, RunnerArgs};
 use anyhow::{Context, bail};
@@ -23,7 +24,7 @@ fn cpu_only_option(r: &RunnerArgs) -> Option<&'static str> {
     match r.backend {
         Some(BackendChoice::Reference) => Some("--backend reference (the scalar oracle)"),
         Some(BackendChoice::Cpu) => Some("--backend cpu"),
-        None if r.lm_head != LmHeadChoice::Stored => Some("--lm-head"),
+        None if r.lm_head == LmHeadChoice::Q6K => Some("--lm-head q6_k"),
         None if r.kernel.0.is_some() => Some("--kernel"),
         None => None,
     }
@@ -170,8 +171,8 @@ mod tests {
     #[test]
     fn cpu_only_options_settle_auto_on_the_cpu_and_refuse_a_gpu() {
         assert_eq!(
-            req(&["--lm-head", "q8_0"]),
-            Ok((DeviceRequest::Cpu, Some("--lm-head")))
+            req(&["--lm-head", "q6_k"]),
+            Ok((DeviceRequest::Cpu, Some("--lm-head q6_k")))
         );
         assert_eq!(
             req(&["--backend", "reference", "--device", "cpu"]),
@@ -190,7 +191,12 @@ mod tests {
             e.contains("--kernel") && e.contains("--device wgpu:0"),
             "{e}"
         );
-        let e = req(&["--lm-head", "f16", "--device", "cuda"]).expect_err("refused");
-        assert!(e.contains("--lm-head runs on the CPU only"), "{e}");
+        let e = req(&["--lm-head", "q6_k", "--device", "cuda"]).expect_err("refused");
+        assert!(e.contains("--lm-head q6_k runs on the CPU only"), "{e}");
+        // Heads the wgpu backend runs leave the device to --device.
+        assert_eq!(
+            req(&["--lm-head", "q8_0", "--device", "wgpu"]).map(|r| r.1),
+            Ok(None)
+        );
     }
 }

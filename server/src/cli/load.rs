@@ -34,8 +34,8 @@ pub struct RunnerArgs {
     /// puts the model on the CPU.
     #[arg(long, value_enum)]
     pub backend: Option<BackendChoice>,
-    /// LM head format on the CPU backend: stored (as in the file), f16, q8_0 or q6_k (converted
-    /// at load; fewer bytes read per token).
+    /// LM head format: stored (as in the file), f16, q8_0 or q6_k (converted at load; fewer
+    /// bytes read per token). The wgpu backend runs stored, f16 and q8_0; q6_k is CPU-only.
     #[arg(long, value_enum, default_value_t)]
     pub lm_head: LmHeadChoice,
     /// Ternary kernel on the CPU backend: auto (timed per matrix shape at the first load on
@@ -75,7 +75,7 @@ pub enum BackendChoice {
     Reference,
 }
 
-/// The LM head's format on the CPU backend (`--lm-head`).
+/// The LM head's format (`--lm-head`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LmHeadChoice {
     /// As the file stores it (F16, Q8_0 or Q6_K).

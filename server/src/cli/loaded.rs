@@ -89,7 +89,9 @@ fn load_on(
         }
         #[cfg(feature = "wgpu")]
         Target::Wgpu(i) => {
-            let backend = WgpuBackend::new(i).with_context(|| format!("cannot open wgpu:{i}"))?;
+            let backend = WgpuBackend::new(i)
+                .with_context(|| format!("cannot open wgpu:{i}"))?
+                .with_lm_head(runner.lm_head.format());
             Loaded::Wgpu(load::load_model(file, path, backend, tl)?)
         }
         #[cfg(not(feature = "wgpu"))]

@@ -416,3 +416,71 @@ fn batched_and_single_sequences_agree() {
         assert_eq!(argmax(&alone[0]), argmax(&together[s]), "sequence {s}");
     }
 }
+
+/// The int8 LM head (`--lm-head q8_0`): the CPU backend's Q8_0 arithmetic (llama.cpp's
+/// quantization at load, per-token int8 activations, exact block sums), so its logits match
+/// the CPU backend's Q8_0 head to float rounding and stay close to the reference's F16 head;
+/// a Q6_K head is refused with a message.
+#[test]
+fn int8_lm_head_matches_the_cpu_backends() {
+    use bitnet_engine::backend::{CpuBackend, LmHeadFormat};
+    let Some(g) = gpu() else { return };
+    let path = repo_path("models/bitnet-tiny-synthetic.gguf");
+    let file = GgufFile::open(&path).expect("open");
+    let wgpu = Model::load(&file, g.with_lm_head(LmHeadFormat::Q8_0), |_, _| {}).expect("wgpu");
+    let cpu = CpuBackend::new(1)
+        .expect("pool")
+        .with_lm_head(LmHeadFormat::Q8_0);
+    let cpu = Model::load(&file, cpu, |_, _| {}).expect("cpu");
+    let reference = load(&path);
+    let prompt = [505u32, 72, 101, 108, 108, 111, 44, 32, 300];
+    let (w, _) = prompt_then_forced(&wgpu, &prompt, &[]);
+    let (c, _) = prompt_then_forced(&cpu, &prompt, &[]);
+    let (r, _) = prompt_then_forced(&reference, &prompt, &[]);
+    for (i, ((w, c), r)) in w.iter().zip(&c).zip(&r).enumerate() {
+        assert_close(w, c, 1e-4, &format!("position {i}: wgpu q8_0 vs cpu q8_0"));
+        let cr = cosine(w, r);
+        assert!(
+            cr >= 0.999,
+            "position {i}: cosine {cr} against the F16 reference"
+        );
+    }
+    let Some(g) = gpu() else { return };
+    let err = Model::load(&file, g.with_lm_head(LmHeadFormat::Q6K), |_, _| {})
+        .err()
+        .expect("a Q6_K head is refused");
+    assert!(err.to_string().contains("Q6_K"), "{err}");
+}
+
+/// The device's greedy pick (what greedy decoding reads back instead of logits) follows the
+/// host sampler's rule: NaN and −∞ never win, +∞ counts as the largest finite value, ties go
+/// to the lowest index, and a row with nothing to pick says so.
+#[test]
+fn device_argmax_follows_the_greedy_rule() {
+    use bitnet_engine::sampling::greedy_pick;
+    let Some(g) = gpu() else { return };
+    let cols = 128_256; // a 2B-4T vocabulary: far more values than threads
+    let mut rows: Vec<Vec<f32>> = vec![data(cols, 12), data(cols, 13)];
+    rows[1][77_777] = f32::NAN;
+    rows[1][5] = 7.0;
+    rows[1][90_000] = 7.0; // a tie: the lower index wins
+    let mut inf = vec![0f32; cols];
+    inf[3] = f32::INFINITY;
+    inf[2] = f32::MAX; // +∞ ties with the largest finite value
+    rows.push(inf);
+    let mut dead = vec![f32::NAN; cols];
+    dead[cols - 1] = f32::NEG_INFINITY;
+    rows.push(dead);
+    let mut late = vec![f32::NEG_INFINITY; cols];
+    late[cols - 1] = -1e30;
+    rows.push(late);
+    let flat: Vec<f32> = rows.concat();
+    let x = g.upload(&flat).expect("upload");
+    let got = g.argmax_rows(&x, rows.len(), cols).expect("argmax");
+    let want: Vec<Option<u32>> = rows.iter().map(|r| greedy_pick(r)).collect();
+    assert_eq!(got, want);
+    assert_eq!(want[1], Some(5));
+    assert_eq!(want[2], Some(2));
+    assert_eq!(want[3], None);
+    assert_eq!(want[4], Some(cols as u32 - 1));
+}

@@ -227,27 +227,36 @@ impl Gpu {
     /// Submits everything recorded, waits, and copies the first `out.len()` floats of `buf`
     /// to the host: the one synchronisation of a step.
     pub(crate) fn read(&self, buf: &wgpu::Buffer, out: &mut [f32]) -> Result<(), BackendError> {
-        let bytes = (out.len() * 4) as u64;
+        let bytes = self.read_bytes(buf, out.len() * 4)?;
+        for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+            *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        Ok(())
+    }
+
+    /// [`Self::read`] of `len` raw bytes.
+    pub(crate) fn read_bytes(
+        &self,
+        buf: &wgpu::Buffer,
+        len: usize,
+    ) -> Result<Vec<u8>, BackendError> {
+        let bytes = len as u64;
         if bytes > buf.size() {
             return Err(BackendError::Shape {
                 op: "read",
-                why: format!(
-                    "{} floats asked of a buffer of {} bytes",
-                    out.len(),
-                    buf.size()
-                ),
+                why: format!("{len} bytes asked of a buffer of {}", buf.size()),
             });
         }
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
-            size: bytes.max(4),
+            size: bytes.next_multiple_of(4).max(4),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         self.copy(buf, 0, &staging, 0, bytes)?;
         self.submit()?;
         if bytes == 0 {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let slice = staging.slice(..bytes);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -264,16 +273,12 @@ impl Gpu {
         rx.recv()
             .map_err(|e| device_err("readback", e))?
             .map_err(|e| device_err("readback", e))?;
-        {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| device_err("readback", e))?;
-            for (o, c) in out.iter_mut().zip(view.chunks_exact(4)) {
-                *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-            }
-        }
+        let out = slice
+            .get_mapped_range()
+            .map_err(|e| device_err("readback", e))?
+            .to_vec();
         staging.unmap();
-        Ok(())
+        Ok(out)
     }
 
     /// Submits the recorded work without waiting (weights uploaded at load, for one).

@@ -19,8 +19,8 @@ pub use adapters::{AdapterFacts, adapters};
 pub use weights::WgpuWeight;
 
 use super::{
-    AttnShape, Backend, BackendError, DeviceInfo, DeviceKind, MatmulInput, ReferenceBackend,
-    SeqChunk, WeightSource,
+    AttnShape, Backend, BackendError, DeviceInfo, DeviceKind, LmHeadFormat, MatmulInput,
+    ReferenceBackend, SeqChunk, WeightSource,
 };
 use bitnet_shaders as sh;
 use context::Gpu;
@@ -45,6 +45,8 @@ pub struct WgpuQBuf {
 pub struct WgpuBackend {
     gpu: Gpu,
     info: DeviceInfo,
+    /// How float matrices (the LM head) run: f16, or int8 Q8_0 blocks.
+    lm_head: LmHeadFormat,
     /// Host-side embedding lookups and weight checks.
     reference: ReferenceBackend,
 }
@@ -80,8 +82,16 @@ impl WgpuBackend {
         Ok(WgpuBackend {
             gpu,
             info,
+            lm_head: LmHeadFormat::Stored,
             reference: ReferenceBackend::new(1),
         })
+    }
+
+    /// Runs float matrices (the LM head) as stored (Q8_0 as int8, anything else as f16), as
+    /// f16, or as int8 Q8_0 blocks quantized at load (`--lm-head`); Q6_K is refused at load.
+    pub fn with_lm_head(mut self, format: LmHeadFormat) -> Self {
+        self.lm_head = format;
+        self
     }
 
     /// The adapter's facts.
@@ -129,7 +139,7 @@ impl Backend for WgpuBackend {
         let weight = if w.ty.is_ternary() {
             weights::upload_ternary(&self.gpu, w, host)?
         } else {
-            weights::upload_float(&self.gpu, w, host)?
+            weights::upload_float(&self.gpu, w, host, self.lm_head)?
         };
         // Uploads are queued writes; submitting here keeps host memory from piling up.
         self.gpu.submit()?;
@@ -296,10 +306,21 @@ impl Backend for WgpuBackend {
                 }
                 Ok(())
             }
-            WgpuWeight::Float { rows, cols, .. } => {
+            WgpuWeight::Float {
+                rows, cols, int8, ..
+            } => {
                 need(op, "input", input.x.len, n * cols)?;
                 need(op, "output", out.len, n * rows)?;
-                for p in weights::float_pieces(&self.gpu, w)? {
+                let pieces = weights::float_pieces(&self.gpu, w)?;
+                // An int8 head meets int8 activations, quantized here as for a ternary matrix.
+                let q = if *int8 {
+                    let mut q = self.alloc_q(n, *cols)?;
+                    self.quantize_act(input.x, n, *cols, &mut q)?;
+                    Some(q)
+                } else {
+                    None
+                };
+                for p in pieces {
                     let params = sh::F16MatmulParams {
                         rows: u32_of(op, p.rows)?,
                         cols: u32_of(op, *cols)?,
@@ -309,12 +330,21 @@ impl Backend for WgpuBackend {
                     }
                     .to_bytes();
                     let [x, y, _] = sh::workgroups_for_rows(u32_of(op, p.rows)?);
-                    self.gpu.dispatch(
-                        ShaderId::F16Matmul,
-                        &[&p.buf, &input.x.buf, &out.buf],
-                        &params,
-                        [x, y, u32_of(op, n)?],
-                    )?;
+                    let groups = [x, y, u32_of(op, n)?];
+                    match (&q, &p.scales) {
+                        (Some(q), Some(scales)) => self.gpu.dispatch(
+                            ShaderId::Q8Matmul,
+                            &[&p.buf, scales, &q.q, &q.scale, &out.buf],
+                            &params,
+                            groups,
+                        )?,
+                        _ => self.gpu.dispatch(
+                            ShaderId::F16Matmul,
+                            &[&p.buf, &input.x.buf, &out.buf],
+                            &params,
+                            groups,
+                        )?,
+                    }
                 }
                 Ok(())
             }
@@ -482,5 +512,33 @@ impl Backend for WgpuBackend {
     fn read(&self, buf: &WgpuBuf, out: &mut [f32]) -> Result<(), BackendError> {
         need("read", "buffer", buf.len, out.len())?;
         self.gpu.read(&buf.buf, out)
+    }
+
+    fn argmax_rows(
+        &self,
+        x: &WgpuBuf,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Vec<Option<u32>>, BackendError> {
+        let op = "argmax_rows";
+        need(op, "input", x.len, rows * cols)?;
+        let out = self.gpu.storage((rows * 4) as u64, "greedy tokens")?;
+        let params = sh::ArgmaxParams {
+            rows: u32_of(op, rows)?,
+            cols: u32_of(op, cols)?,
+        }
+        .to_bytes();
+        self.gpu.dispatch(
+            ShaderId::Argmax,
+            &[&x.buf, &out],
+            &params,
+            sh::workgroups_for_rows(u32_of(op, rows)?),
+        )?;
+        let bytes = self.gpu.read_bytes(&out, rows * 4)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .map(|i| (i != u32::MAX).then_some(i))
+            .collect())
     }
 }

@@ -3,14 +3,17 @@
 //! LM head in f16 is 656 MB).
 
 use super::context::Gpu;
+use crate::backend::LmHeadFormat;
 use crate::backend::reference::RefWeight;
 use crate::backend::{BackendError, WeightSource};
-use crate::formats::{TensorType, dequantize_row, i2s};
+use crate::formats::{TensorType, dequantize_row, i2s, q8_0};
 use std::sync::OnceLock;
 
-/// Rows `row0..row0 + rows` of a matrix in one device buffer.
+/// Rows `row0..row0 + rows` of a matrix in one device buffer (and, for int8 rows, their
+/// block scales in a second).
 pub struct Piece {
     pub(crate) buf: wgpu::Buffer,
+    pub(crate) scales: Option<wgpu::Buffer>,
     pub(crate) row0: usize,
     pub(crate) rows: usize,
 }
@@ -32,13 +35,16 @@ pub enum WgpuWeight {
         /// The file's bytes, for embedding lookups on the host.
         host: RefWeight,
     },
-    /// Float (F16, F32, BF16, Q8_0, Q6_K … in the file), multiplied as f16 by f32 activations.
+    /// Float (F16, F32, BF16, Q8_0, Q6_K … in the file), multiplied as f16 by f32 activations,
+    /// or as Q8_0 blocks by int8 activations (the LM head's formats, `--lm-head`).
     Float {
         /// Output rows.
         rows: usize,
         /// Input columns.
         cols: usize,
-        /// f16 rows, uploaded at load or, for the token embedding, at its first use as the
+        /// Whether the rows are int8 blocks (else f16).
+        int8: bool,
+        /// The rows, uploaded at load or, for the token embedding, at its first use as the
         /// LM head (an untied embedding is only ever read on the host).
         pieces: OnceLock<Vec<Piece>>,
         /// The file's bytes: embedding lookups, and the source of the f16 rows.
@@ -83,6 +89,7 @@ fn upload_rows(
             let n = per.min(rows - row0);
             Piece {
                 buf: gpu.storage_with(&bytes[row0 * row_bytes..(row0 + n) * row_bytes], name),
+                scales: None,
                 row0,
                 rows: n,
             }
@@ -128,13 +135,34 @@ pub(crate) fn upload_ternary(
     })
 }
 
-/// A float tensor; its f16 rows go up now unless it is the token embedding.
+/// A float tensor; its rows go up now unless it is the token embedding. `format` says
+/// whether they run as f16 or as int8 Q8_0 blocks (as stored when the file has Q8_0).
 pub(crate) fn upload_float(
     gpu: &Gpu,
     w: &WeightSource<'_>,
     host: RefWeight,
+    format: LmHeadFormat,
 ) -> Result<WgpuWeight, BackendError> {
     let [cols, rows] = w.dims;
+    let int8 = match format {
+        LmHeadFormat::Q8_0 => true,
+        LmHeadFormat::Stored => w.ty == TensorType::Q8_0,
+        LmHeadFormat::F16 => false,
+        LmHeadFormat::Q6K => {
+            return Err(BackendError::Device(
+                "a Q6_K LM head runs on the CPU backend only; the wgpu backend takes stored, \
+                 f16 or q8_0"
+                    .into(),
+            ));
+        }
+    };
+    if int8 && !cols.is_multiple_of(q8_0::BLOCK_WEIGHTS) {
+        return Err(BackendError::Device(format!(
+            "'{}' has {cols} columns, not whole blocks of {}; use --lm-head f16",
+            w.name,
+            q8_0::BLOCK_WEIGHTS
+        )));
+    }
     if !cols.is_multiple_of(2) {
         return Err(BackendError::Device(format!(
             "'{}' has {cols} columns; the wgpu backend reads f16 rows in pairs",
@@ -144,6 +172,7 @@ pub(crate) fn upload_float(
     let weight = WgpuWeight::Float {
         rows,
         cols,
+        int8,
         pieces: OnceLock::new(),
         host,
     };
@@ -153,7 +182,7 @@ pub(crate) fn upload_float(
     Ok(weight)
 }
 
-/// The f16 pieces of a float weight, converting and uploading them on first use.
+/// The pieces of a float weight, converting and uploading them on first use.
 pub(crate) fn float_pieces<'w>(
     gpu: &Gpu,
     weight: &'w WgpuWeight,
@@ -161,6 +190,7 @@ pub(crate) fn float_pieces<'w>(
     let WgpuWeight::Float {
         rows,
         cols,
+        int8,
         pieces,
         host,
     } = weight
@@ -170,22 +200,40 @@ pub(crate) fn float_pieces<'w>(
     if let Some(p) = pieces.get() {
         return Ok(p);
     }
-    let (rows, cols) = (*rows, *cols);
+    let uploaded = if *int8 {
+        int8_pieces(gpu, host, *rows, *cols)?
+    } else {
+        f16_pieces(gpu, host, *rows, *cols)?
+    };
+    Ok(pieces.get_or_init(|| uploaded))
+}
+
+/// Row `r` of `host` as f32.
+fn host_row(host: &RefWeight, r: usize, row: &mut [f32]) -> Result<(), BackendError> {
+    dequantize_row(
+        host.ty,
+        &host.data[r * host.row_bytes..(r + 1) * host.row_bytes],
+        row,
+    )
+    .map_err(|source| BackendError::Weight {
+        name: host.name.clone(),
+        source,
+    })
+}
+
+fn f16_pieces(
+    gpu: &Gpu,
+    host: &RefWeight,
+    rows: usize,
+    cols: usize,
+) -> Result<Vec<Piece>, BackendError> {
     let bytes: Vec<u8> = if host.ty == TensorType::F16 {
         host.data.to_vec()
     } else {
         let mut row = vec![0f32; cols];
         let mut out = Vec::with_capacity(rows * cols * 2);
         for r in 0..rows {
-            dequantize_row(
-                host.ty,
-                &host.data[r * host.row_bytes..(r + 1) * host.row_bytes],
-                &mut row,
-            )
-            .map_err(|source| BackendError::Weight {
-                name: host.name.clone(),
-                source,
-            })?;
+            host_row(host, r, &mut row)?;
             out.extend(
                 row.iter()
                     .flat_map(|&v| half::f16::from_f32(v).to_le_bytes()),
@@ -193,6 +241,53 @@ pub(crate) fn float_pieces<'w>(
         }
         out
     };
-    let uploaded = upload_rows(gpu, &host.name, rows, cols * 2, &bytes)?;
-    Ok(pieces.get_or_init(|| uploaded))
+    upload_rows(gpu, &host.name, rows, cols * 2, &bytes)
+}
+
+/// Q8_0 rows (as stored, or quantized by llama.cpp's rule) split into int8 codes and f32
+/// block scales, in pieces sized by the codes.
+fn int8_pieces(
+    gpu: &Gpu,
+    host: &RefWeight,
+    rows: usize,
+    cols: usize,
+) -> Result<Vec<Piece>, BackendError> {
+    let blocks = cols / q8_0::BLOCK_WEIGHTS;
+    let mut codes = Vec::with_capacity(rows * cols);
+    let mut scales = Vec::with_capacity(rows * blocks * 4);
+    let mut row = vec![0f32; cols];
+    let mut q8 = vec![0u8; blocks * q8_0::BLOCK_BYTES];
+    for r in 0..rows {
+        let stored: &[u8] = if host.ty == TensorType::Q8_0 {
+            &host.data[r * host.row_bytes..(r + 1) * host.row_bytes]
+        } else {
+            host_row(host, r, &mut row)?;
+            q8_0::quantize_row_q8_0(&row, &mut q8).map_err(|source| BackendError::Weight {
+                name: host.name.clone(),
+                source,
+            })?;
+            &q8
+        };
+        for block in stored.chunks_exact(q8_0::BLOCK_BYTES) {
+            let d = half::f16::from_le_bytes([block[0], block[1]]).to_f32();
+            scales.extend(d.to_le_bytes());
+            codes.extend_from_slice(&block[2..]);
+        }
+    }
+    let per = rows_per_piece(gpu, cols, &host.name)?;
+    Ok((0..rows)
+        .step_by(per)
+        .map(|row0| {
+            let n = per.min(rows - row0);
+            Piece {
+                buf: gpu.storage_with(&codes[row0 * cols..(row0 + n) * cols], &host.name),
+                scales: Some(gpu.storage_with(
+                    &scales[row0 * blocks * 4..(row0 + n) * blocks * 4],
+                    &host.name,
+                )),
+                row0,
+                rows: n,
+            }
+        })
+        .collect())
 }
