@@ -34,6 +34,17 @@ fn scratch_cache() -> PathBuf {
         .to_path_buf()
 }
 
+/// Runs `bitnet` with kernel timings cached in `cache` alone: a test that checks when timing
+/// happens must not share the cache with tests running beside it.
+fn bitnet_cached(args: &[&str], cache: &std::path::Path) -> Output {
+    session_env(&mut Command::new(env!("CARGO_BIN_EXE_bitnet")))
+        .env("XDG_CACHE_HOME", cache)
+        .args(args)
+        .current_dir(repo(""))
+        .output()
+        .expect("run bitnet")
+}
+
 /// Runs `bitnet` with `input` written to its stdin.
 fn bitnet_with_stdin(args: &[&str], input: &str) -> Output {
     use std::io::Write;
@@ -528,9 +539,9 @@ fn devices_lists_the_cpu_and_each_shapes_kernel() {
     }
     // The tiny model's ternary shapes get a kernel each: timed at the first load on this
     // machine (in this test's own cache directory), read from the cache afterwards.
-    let cache = scratch_cache().join("bitnet-rs").join("cpu-kernels.json");
-    let _ = std::fs::remove_file(&cache);
-    let first = bitnet(&["devices", "-m", MODEL, "-t", "2"]);
+    let own = tempfile::tempdir().expect("tempdir");
+    let cache = own.path().join("bitnet-rs").join("cpu-kernels.json");
+    let first = bitnet_cached(&["devices", "-m", MODEL, "-t", "2"], own.path());
     let first = String::from_utf8_lossy(&first.stdout).into_owned();
     let kernels = |t: &str| {
         t.lines()
@@ -540,7 +551,7 @@ fn devices_lists_the_cpu_and_each_shapes_kernel() {
     assert_eq!(kernels(&first), 4, "{first}");
     assert!(first.contains("(timed now; i2s "), "{first}");
     assert!(cache.is_file(), "no cache written");
-    let second = bitnet(&["devices", "-m", MODEL, "-t", "2"]);
+    let second = bitnet_cached(&["devices", "-m", MODEL, "-t", "2"], own.path());
     let second = String::from_utf8_lossy(&second.stdout).into_owned();
     assert_eq!(kernels(&second), 4, "{second}");
     assert!(
@@ -687,4 +698,35 @@ fn bad_device_values_are_refused_with_a_clear_error() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// With no wgpu adapter (here: wgpu told to use Metal, which Linux lacks), asking for one
+/// is a one-line error that says why and what to install, and `devices` says so too.
+#[cfg(all(target_os = "linux", feature = "wgpu"))]
+#[test]
+fn no_wgpu_adapter_is_a_clear_error() {
+    let run = |args: &[&str]| {
+        session_env(&mut Command::new(env!("CARGO_BIN_EXE_bitnet")))
+            .env("WGPU_BACKEND", "metal")
+            .args(args)
+            .current_dir(repo(""))
+            .output()
+            .expect("run bitnet")
+    };
+    let out = run(&[
+        "run", "-m", MODEL, "-p", "Hi", "-n", "1", "--device", "wgpu",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.trim_end().lines().count() == 1
+            && err.contains("no wgpu adapter found")
+            && err.contains("mesa-vulkan-drivers"),
+        "{err}"
+    );
+    let devices = run(&["devices"]);
+    assert!(devices.status.success());
+    let text = String::from_utf8_lossy(&devices.stdout);
+    assert!(text.contains("wgpu: no adapter found"), "{text}");
+    assert!(text.contains("cpu: "), "{text}");
 }
