@@ -599,8 +599,29 @@ fn devices_lists_every_device_with_its_score_and_the_choice_for_a_model() {
         1 => assert_eq!(wgpu, "1 adapter", "{text}"),
         n => assert_eq!(wgpu, format!("{n} adapters"), "{text}"),
     }
-    assert!(text.contains("\ncuda: not built in this version"), "{text}");
-    // Discovery of the CPU and the wgpu adapters is timed.
+    // The CUDA line, likewise: a section per device, or why there is none.
+    let cuda = text
+        .lines()
+        .find_map(|l| l.strip_prefix("cuda: "))
+        .expect("cuda line");
+    let cuda_sections = text
+        .lines()
+        .filter(|l| l.starts_with("cuda:") && !l.starts_with("cuda: "))
+        .count();
+    match cuda_sections {
+        0 if cfg!(feature = "cuda") => assert!(
+            !cuda.starts_with("not built") && !cuda.ends_with(" devices"),
+            "{text}"
+        ),
+        0 => assert!(cuda.starts_with("not built"), "{text}"),
+        1 => assert_eq!(cuda, "1 device", "{text}"),
+        n => assert_eq!(cuda, format!("{n} devices"), "{text}"),
+    }
+    #[cfg(feature = "cuda")]
+    if let Err(e) = bitnet_engine::backend::cuda::libs::driver() {
+        assert_eq!(cuda, e.to_string(), "{text}");
+    }
+    // Discovery of the CPU and the GPU APIs is timed.
     let ms = text
         .lines()
         .find_map(|l| l.strip_prefix("discovery took "))
@@ -641,6 +662,22 @@ fn devices_lists_every_device_with_its_score_and_the_choice_for_a_model() {
     );
 }
 
+/// What `--device cuda` answers on a machine where the CUDA backend cannot start (no driver,
+/// or no device), or `None` where it can.
+#[cfg(feature = "cuda")]
+fn cuda_unavailable() -> Option<String> {
+    match bitnet_engine::backend::cuda::devices() {
+        Err(e) => Some(format!("cuda: {e}")),
+        Ok(d) if d.is_empty() => Some("the CUDA driver reports no device".into()),
+        Ok(_) => None,
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_unavailable() -> Option<String> {
+    None
+}
+
 #[test]
 fn bad_device_values_are_refused_with_a_clear_error() {
     for (value, want) in [
@@ -656,23 +693,30 @@ fn bad_device_values_are_refused_with_a_clear_error() {
             "{value}: {err}"
         );
     }
-    // Well-formed, but not usable here or not together.
-    for (args, want) in [
-        (
-            &["--device", "cuda"][..],
-            "cuda: the CUDA backend is not built in this version",
-        ),
+    // Well-formed, but not usable here or not together. Without a CUDA driver (or without
+    // the cuda feature) `--device cuda` says why.
+    let cuda_missing = if cfg!(feature = "cuda") {
+        cuda_unavailable()
+    } else {
+        Some("cuda: this binary was built without the cuda feature".to_string())
+    };
+    let mut cases = vec![
         (
             &["--device", "wgpu", "--backend", "reference"][..],
             "--backend reference (the scalar oracle) runs on the CPU only; it cannot be used \
-             with --device wgpu",
+             with --device wgpu"
+                .to_string(),
         ),
         (
             &["--device", "wgpu:0", "--lm-head", "q6_k"][..],
-            "--lm-head q6_k runs on the CPU only",
+            "--lm-head q6_k runs on the CPU only".to_string(),
         ),
-        (&["--device", "wgpu:99"][..], "wgpu:99"),
-    ] {
+        (&["--device", "wgpu:99"][..], "wgpu:99".to_string()),
+    ];
+    if let Some(why) = cuda_missing {
+        cases.push((&["--device", "cuda"][..], why));
+    }
+    for (args, want) in cases {
         for base in [
             &["run", "-m", MODEL, "-p", "Hi", "-n", "1"][..],
             &["bench", "-m", MODEL, "-p", "1", "-n", "1", "-r", "1"][..],
@@ -684,7 +728,7 @@ fn bad_device_values_are_refused_with_a_clear_error() {
             let err = String::from_utf8_lossy(&out.stderr);
             let last = err.lines().last().unwrap_or_default();
             assert!(
-                last.starts_with("error: ") && last.contains(want),
+                last.starts_with("error: ") && last.contains(&want),
                 "{full:?}: {err}"
             );
         }

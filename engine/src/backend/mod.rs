@@ -11,11 +11,19 @@ mod cpu_float;
 mod cpu_kernel_choice;
 mod cpu_pool;
 mod cpu_ternary;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod error;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+mod gpu_checks;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+mod gpu_prep;
 pub mod reference;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 
+#[cfg(feature = "cuda")]
+pub use self::cuda::CudaBackend;
 #[cfg(feature = "wgpu")]
 pub use self::wgpu::WgpuBackend;
 pub use cpu::{CpuBackend, LmHeadFormat};
@@ -121,6 +129,11 @@ pub trait Backend: Send + Sync {
     fn upload(&self, data: &[f32]) -> Result<Self::Buf, BackendError>;
     /// A zeroed buffer of `len` floats.
     fn alloc(&self, len: usize) -> Result<Self::Buf, BackendError>;
+    /// A zeroed buffer of `len` floats for one layer's K or V cache. The same as
+    /// [`Backend::alloc`] unless the backend accounts its memory by purpose (CUDA).
+    fn alloc_kv(&self, len: usize) -> Result<Self::Buf, BackendError> {
+        self.alloc(len)
+    }
     /// A buffer for `rows × cols` int8 activations.
     fn alloc_q(&self, rows: usize, cols: usize) -> Result<Self::QBuf, BackendError>;
 

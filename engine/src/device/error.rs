@@ -21,6 +21,14 @@ pub enum DeviceError {
         /// Which backend is missing and what to use instead.
         why: String,
     },
+    /// The backend is built but cannot be used on this machine (no driver, for one).
+    #[error("{device}: {why}")]
+    Unavailable {
+        /// The device asked for.
+        device: String,
+        /// What is missing.
+        why: String,
+    },
     /// No such device on this machine.
     #[error("{device} does not exist: {why}")]
     NotFound {

@@ -47,3 +47,24 @@ pub fn adapter(index: usize, device_type: &str) -> Device {
         is_cpu: device_type == "Cpu",
     })
 }
+
+/// An NVIDIA GPU of compute capability `compute` with 82 SMs, `total` bytes of memory and
+/// `free` of them free, its driver and NVRTC at CUDA 12.8.
+#[cfg(feature = "cuda")]
+pub fn cuda(index: usize, compute: (u32, u32), total: u64, free: Option<u64>) -> Device {
+    use crate::backend::cuda::CudaVersion;
+    let v = CudaVersion {
+        major: 12,
+        minor: 8,
+    };
+    Device::Cuda(super::CudaFacts {
+        index,
+        name: format!("gpu {index}"),
+        compute,
+        sm_count: 82,
+        total_memory: total,
+        free_memory: free,
+        driver: v,
+        nvrtc: Ok(v),
+    })
+}

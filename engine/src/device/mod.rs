@@ -12,10 +12,11 @@
 //! against those needs (0 with the reasons when it cannot run the model); [`choose`] turns a
 //! [`DeviceRequest`] (`--device`) into the devices to try, best first.
 //!
-//! CUDA is a seam for now: [`DeviceId::Cuda`] and `cuda[:N]` requests exist so the flag's
-//! grammar is stable, and [`Discovery::cuda`] is [`ApiStatus::NotBuilt`]. The CUDA backend adds
-//! a [`Device`] variant, fills that status from driver queries, and scores its devices in
-//! [`assess`].
+//! CUDA devices come from driver queries (`backend::cuda::devices`); the driver is loaded at
+//! run time, so without one [`Discovery::cuda`] says why ([`ApiStatus::Unavailable`]: "no
+//! driver (libcuda.so not found)") and the other devices are listed as usual. Reading a CUDA
+//! device's free memory retains its primary context for a moment: the one place discovery
+//! touches a device.
 
 mod cpu;
 mod error;
@@ -33,6 +34,8 @@ pub use request::DeviceRequest;
 pub use score::{Assessment, assess, scores};
 pub use select::{Choice, choose};
 
+#[cfg(feature = "cuda")]
+pub use crate::backend::cuda::CudaFacts;
 #[cfg(feature = "wgpu")]
 pub use crate::backend::wgpu::AdapterFacts;
 use std::fmt;
@@ -45,7 +48,7 @@ pub enum DeviceId {
     Cpu,
     /// wgpu adapter `N`, in the order of `backend::wgpu::adapters()`.
     Wgpu(usize),
-    /// CUDA device `N` (no CUDA backend is built in this version).
+    /// CUDA device `N`, in the driver's ordinal order.
     Cuda(usize),
 }
 
@@ -71,6 +74,9 @@ pub enum Device {
     /// A wgpu adapter (Vulkan, Metal or DX12).
     #[cfg(feature = "wgpu")]
     Wgpu(AdapterFacts),
+    /// An NVIDIA GPU reached through the CUDA driver.
+    #[cfg(feature = "cuda")]
+    Cuda(CudaFacts),
 }
 
 impl Device {
@@ -80,6 +86,8 @@ impl Device {
             Device::Cpu(_) => DeviceId::Cpu,
             #[cfg(feature = "wgpu")]
             Device::Wgpu(a) => DeviceId::Wgpu(a.index),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(c) => DeviceId::Cuda(c.index),
         }
     }
 
@@ -89,26 +97,31 @@ impl Device {
             Device::Cpu(c) => &c.name,
             #[cfg(feature = "wgpu")]
             Device::Wgpu(a) => &a.name,
+            #[cfg(feature = "cuda")]
+            Device::Cuda(c) => &c.name,
         }
     }
 }
 
 /// Whether a GPU API is built into this binary and what it found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiStatus {
     /// This build does not contain the backend (a cargo feature is off, or it does not exist
     /// yet).
     NotBuilt,
     /// Discovery did not look (the user asked for another device).
     Skipped,
-    /// Built, and this many devices found (possibly 0: no driver installed).
+    /// Built, and this many devices found (possibly 0: no driver installed, for wgpu).
     Found(usize),
+    /// Built, but it cannot be used here, and why (CUDA without a driver: "no driver
+    /// (libcuda.so not found)").
+    Unavailable(String),
 }
 
 /// Everything discovery found, and how long it took.
 #[derive(Debug, Clone)]
 pub struct Discovery {
-    /// The CPU first, then the wgpu adapters in index order.
+    /// The CPU first, then the wgpu adapters, then the CUDA devices, each in index order.
     pub devices: Vec<Device>,
     /// The wgpu backend.
     pub wgpu: ApiStatus,
@@ -118,6 +131,8 @@ pub struct Discovery {
     pub cpu_time: Duration,
     /// Time spent enumerating wgpu adapters (zero when not looked for).
     pub wgpu_time: Duration,
+    /// Time spent querying the CUDA driver (zero when not looked for).
+    pub cuda_time: Duration,
 }
 
 impl Discovery {
@@ -128,15 +143,38 @@ impl Discovery {
 
     /// Total discovery time.
     pub fn elapsed(&self) -> Duration {
-        self.cpu_time + self.wgpu_time
+        self.cpu_time + self.wgpu_time + self.cuda_time
     }
 }
 
-/// Lists the CPU and every wgpu adapter, opening no device.
+/// Lists the CPU, every wgpu adapter and every CUDA device.
 pub fn discover() -> Discovery {
     let d = discover_cpu();
     #[cfg(feature = "wgpu")]
     let d = add_wgpu(d);
+    #[cfg(feature = "cuda")]
+    let d = add_cuda(d);
+    d
+}
+
+/// Adds the CUDA devices to `d`, or the reason there are none.
+#[cfg(feature = "cuda")]
+fn add_cuda(mut d: Discovery) -> Discovery {
+    let t0 = Instant::now();
+    // The library checks keep cudarc from panicking on a missing driver; catching a panic
+    // anyway keeps a driver that misbehaves in an unforeseen way from taking discovery down.
+    let found = std::panic::catch_unwind(crate::backend::cuda::devices);
+    d.cuda_time = t0.elapsed();
+    match found {
+        Ok(Ok(devices)) => {
+            d.cuda = ApiStatus::Found(devices.len());
+            d.devices.extend(devices.into_iter().map(Device::Cuda));
+        }
+        Ok(Err(e)) => d.cuda = ApiStatus::Unavailable(e.to_string()),
+        Err(_) => {
+            d.cuda = ApiStatus::Unavailable("the CUDA driver library failed while queried".into())
+        }
+    }
     d
 }
 
@@ -162,8 +200,13 @@ pub fn discover_cpu() -> Discovery {
         } else {
             ApiStatus::NotBuilt
         },
-        cuda: ApiStatus::NotBuilt,
+        cuda: if cfg!(feature = "cuda") {
+            ApiStatus::Skipped
+        } else {
+            ApiStatus::NotBuilt
+        },
         cpu_time: t0.elapsed(),
         wgpu_time: Duration::ZERO,
+        cuda_time: Duration::ZERO,
     }
 }

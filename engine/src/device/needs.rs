@@ -26,8 +26,9 @@ pub struct TensorNeed {
 }
 
 impl TensorNeed {
-    /// Bytes of one row in the wgpu backend's layout: I2_S codes (4 weights a byte) for
-    /// ternary matrices, f16 for float matrices, f32 for vectors.
+    /// Bytes of one row in the GPU backends' layout (wgpu and CUDA): I2_S codes (4 weights a
+    /// byte) for ternary matrices, f16 for float matrices (an int8 head is smaller), f32 for
+    /// vectors.
     pub fn gpu_row_bytes(&self) -> u64 {
         if self.ternary {
             self.cols.div_ceil(4)
@@ -38,7 +39,7 @@ impl TensorNeed {
         }
     }
 
-    /// Bytes of the whole tensor in the wgpu backend's layout.
+    /// Bytes of the whole tensor in the GPU backends' layout.
     pub fn gpu_bytes(&self) -> u64 {
         self.gpu_row_bytes().saturating_mul(self.rows)
     }
@@ -58,6 +59,10 @@ pub struct ModelNeeds {
     pub kv_buffer_bytes: u64,
     /// Bytes of all KV caches: `2 × layers × sequences × kv_buffer_bytes`.
     pub kv_bytes: u64,
+    /// Bytes of device memory one step needs besides weights and KV cache (activations,
+    /// int8 rows, attention scores, logits) at its largest: a prompt of `context` tokens in
+    /// one batch. 0 when unknown ([`ModelNeeds::new`]).
+    pub workspace_bytes: u64,
 }
 
 impl ModelNeeds {
@@ -82,7 +87,9 @@ impl ModelNeeds {
                 on_gpu: tied || t.name != "token_embd.weight",
             })
             .collect();
-        Self::new(tensors, config.n_layer, config.kv_dim(), context, sequences)
+        let mut needs = Self::new(tensors, config.n_layer, config.kv_dim(), context, sequences);
+        needs.workspace_bytes = workspace_bytes(config, context);
+        needs
     }
 
     /// Needs from tensors and the KV cache's shape: `layers` layers of `kv_dim`-wide K and V
@@ -107,6 +114,7 @@ impl ModelNeeds {
             sequences,
             kv_buffer_bytes,
             kv_bytes,
+            workspace_bytes: 0,
         }
     }
 
@@ -131,6 +139,31 @@ impl ModelNeeds {
             .filter(|t| t.on_gpu)
             .max_by_key(|t| t.gpu_bytes())
     }
+}
+
+/// Device bytes of one step of `tokens` tokens of one sequence from an empty cache (the
+/// graph's buffers in `Model::forward`): f32 rows of the residual, norm, Q, attention
+/// output (4 × n_embd), K and V (2 × kv_dim) and the FFN's gate, up and normed rows
+/// (3 × n_ff); int8 rows with their scale and sum for n_embd and n_ff; the attention
+/// scores of the chunk (`tokens × n_head × tokens` f32); one row of logits.
+pub fn workspace_bytes(config: &ModelConfig, tokens: usize) -> u64 {
+    let t = tokens as u64;
+    let (d, kvd, ff) = (
+        config.n_embd as u64,
+        config.kv_dim() as u64,
+        config.n_ff as u64,
+    );
+    let f32_rows = t.saturating_mul(4 * d + 2 * kvd + 3 * ff).saturating_mul(4);
+    let int8_rows = t.saturating_mul(d + ff + 2 * 8);
+    let scores = t
+        .saturating_mul(t)
+        .saturating_mul(config.n_head as u64)
+        .saturating_mul(4);
+    let logits = (config.n_vocab as u64).saturating_mul(4);
+    f32_rows
+        .saturating_add(int8_rows)
+        .saturating_add(scores)
+        .saturating_add(logits)
 }
 
 /// `n` bytes for people: B, KiB, MiB or GiB.
@@ -189,6 +222,36 @@ mod tests {
             Some("output.weight")
         );
         assert_eq!(n.weight_bytes(), 1500 * 64);
+    }
+
+    #[test]
+    fn workspace_counts_step_buffers_scores_and_one_logits_row() {
+        use crate::model::Architecture;
+        let cfg = ModelConfig {
+            arch_name: "bitnet-b1.58".into(),
+            arch: Architecture::from_name("bitnet-b1.58").expect("known"),
+            n_embd: 2560,
+            n_layer: 30,
+            n_ff: 6912,
+            n_head: 20,
+            n_kv_head: 5,
+            head_dim: 128,
+            n_rot: 128,
+            rope_theta: 500_000.0,
+            rms_eps: 1e-5,
+            n_ctx_train: 4096,
+            n_vocab: 128_256,
+        };
+        let one = workspace_bytes(&cfg, 1);
+        let per_token_f32 = (4 * 2560 + 2 * 640 + 3 * 6912) * 4;
+        assert_eq!(
+            one,
+            per_token_f32 + (2560 + 6912 + 16) + 20 * 4 + 128_256 * 4
+        );
+        // Scores grow with the square of the prompt: 4096 tokens need about 1.9 GiB.
+        let full = workspace_bytes(&cfg, 4096);
+        assert!(full > 4096 * 4096 * 20 * 4 && full < 2 << 30, "{full}");
+        assert_eq!(ModelNeeds::new(vec![], 30, 640, 4096, 1).workspace_bytes, 0);
     }
 
     #[test]

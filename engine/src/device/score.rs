@@ -1,8 +1,9 @@
 //! Scoring: how much faster than the others a device should run a model, and whether it can
 //! run it at all.
 //!
-//! The scores are classes, not measurements: a real GPU (discrete > integrated > virtual) beats
-//! the CPU backend; a GPU that wgpu emulates on the CPU (lavapipe, SwiftShader, WARP) or one of
+//! The scores are classes, not measurements: an NVIDIA GPU through CUDA beats any wgpu adapter
+//! (the same GPU through Vulkan included: the CUDA kernels use its integer dot products and the
+//! driver's own compiler); a real GPU (discrete > integrated > virtual) beats the CPU backend; a GPU that wgpu emulates on the CPU (lavapipe, SwiftShader, WARP) or one of
 //! unknown type scores below it, because it runs on the same cores as the CPU backend through
 //! a slower path, so `auto` never picks it. A device that cannot hold the model scores 0, with
 //! the reasons. Ties keep discovery order (the CPU first, then adapter index).
@@ -59,6 +60,8 @@ pub fn assess(device: &Device, needs: Option<&ModelNeeds>) -> Assessment {
         Device::Cpu(c) => assess_cpu(c, needs),
         #[cfg(feature = "wgpu")]
         Device::Wgpu(a) => wgpu::assess(a, needs),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(c) => cuda::assess(c, needs),
     }
 }
 
@@ -214,6 +217,75 @@ mod wgpu {
     }
 }
 
+#[cfg(feature = "cuda")]
+mod cuda {
+    use super::*;
+    use crate::device::CudaFacts;
+
+    /// An NVIDIA GPU through CUDA: above a discrete GPU through wgpu (1000).
+    pub(super) const SCORE_CUDA_GPU: u32 = 1200;
+    /// Device memory the CUDA context, the loaded kernels and the allocator take before any
+    /// buffer of the model's.
+    pub(super) const CONTEXT_RESERVE: u64 = 256 << 20;
+
+    pub(super) fn assess(c: &CudaFacts, needs: Option<&ModelNeeds>) -> Assessment {
+        let mut out = Assessment::new(
+            DeviceId::Cuda(c.index),
+            SCORE_CUDA_GPU,
+            format!(
+                "NVIDIA GPU via CUDA (compute {}.{}, {} SMs)",
+                c.compute.0, c.compute.1, c.sm_count
+            ),
+        );
+        if !c.runs_kernels() {
+            let (major, minor) = crate::backend::cuda::MIN_COMPUTE;
+            out.problems.push(format!(
+                "compute capability {}.{} is below the {major}.{minor} the CUDA kernels need                  (dp4a)",
+                c.compute.0, c.compute.1
+            ));
+        }
+        if let Err(why) = &c.nvrtc {
+            out.problems.push(why.clone());
+        }
+        let Some(n) = needs else {
+            return out.settle();
+        };
+        let weights = n.gpu_weight_bytes();
+        let need = weights
+            .saturating_add(n.kv_bytes)
+            .saturating_add(n.workspace_bytes)
+            .saturating_add(CONTEXT_RESERVE);
+        let what = format!(
+            "{} (weights {} + KV cache {} for {} × {} tokens + workspace {} + CUDA context {})",
+            human_bytes(need),
+            human_bytes(weights),
+            human_bytes(n.kv_bytes),
+            n.sequences,
+            n.context,
+            human_bytes(n.workspace_bytes),
+            human_bytes(CONTEXT_RESERVE)
+        );
+        let total = human_bytes(c.total_memory);
+        match c.free_memory {
+            _ if need > c.total_memory => out.problems.push(format!(
+                "needs {what} of device memory, more than its {total}"
+            )),
+            Some(free) if need > free => out.problems.push(format!(
+                "needs {what} of device memory, more than the {} free now (of {total})",
+                human_bytes(free)
+            )),
+            Some(free) => out.notes.push(format!(
+                "needs {what} of device memory ({} free of {total})",
+                human_bytes(free)
+            )),
+            None => out.notes.push(format!(
+                "needs {what} of device memory (of {total}; the free amount could not be read)"
+            )),
+        }
+        out.settle()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +326,72 @@ mod tests {
         assert!(a.usable() && a.notes[0].contains("expect paging"), "{a:?}");
         // Unknown memory is not a reason to refuse.
         assert!(assess(&cpu(None), Some(&needs(100 * GIB, 16))).usable());
+    }
+
+    #[cfg(feature = "cuda")]
+    mod cuda {
+        use super::*;
+        use crate::device::fixtures::cuda;
+
+        #[test]
+        fn a_cuda_gpu_beats_every_other_class() {
+            let a = assess(&cuda(0, (8, 6), 24 * GIB, Some(20 * GIB)), None);
+            assert_eq!(
+                (a.id, a.score),
+                (DeviceId::Cuda(0), super::super::cuda::SCORE_CUDA_GPU)
+            );
+            assert!(
+                a.class.contains("compute 8.6") && a.class.contains("82 SMs"),
+                "{a:?}"
+            );
+            assert!(a.score > SCORE_CPU);
+            #[cfg(feature = "wgpu")]
+            {
+                let discrete = assess(&crate::device::fixtures::adapter(0, "DiscreteGpu"), None);
+                assert!(a.score > discrete.score);
+            }
+        }
+
+        #[test]
+        fn an_old_gpu_or_a_missing_nvrtc_cannot_run_the_kernels() {
+            let a = assess(&cuda(0, (6, 0), 8 * GIB, Some(8 * GIB)), None);
+            assert_eq!(a.score, 0);
+            assert!(a.problems[0].contains("6.0 is below the 6.1"), "{a:?}");
+            let mut d = cuda(1, (7, 5), 8 * GIB, Some(8 * GIB));
+            if let Device::Cuda(c) = &mut d {
+                c.nvrtc = Err("NVRTC not found (libnvrtc.so)".into());
+            }
+            let a = assess(&d, None);
+            assert_eq!(a.score, 0);
+            assert!(a.problems[0].contains("NVRTC not found"), "{a:?}");
+        }
+
+        #[test]
+        fn weights_kv_and_workspace_are_checked_against_free_memory() {
+            let mut n = needs(GIB, 4096);
+            n.workspace_bytes = GIB;
+            let a = assess(&cuda(0, (8, 0), 40 * GIB, Some(30 * GIB)), Some(&n));
+            assert!(a.usable(), "{a:?}");
+            assert!(
+                a.notes[0].contains("workspace 1.00 GiB") && a.notes[0].contains("30.00 GiB free"),
+                "{a:?}"
+            );
+            // Fits the device, not what is free now: the GPU cannot page, so it is refused.
+            let a = assess(&cuda(0, (8, 0), 40 * GIB, Some(GIB)), Some(&n));
+            assert_eq!(a.score, 0);
+            assert!(
+                a.problems[0].contains("more than the 1.00 GiB free now"),
+                "{a:?}"
+            );
+            let a = assess(&cuda(0, (8, 0), GIB + GIB / 2, None), Some(&n));
+            assert_eq!(a.score, 0);
+            assert!(a.problems[0].contains("more than its 1.50 GiB"), "{a:?}");
+            let a = assess(&cuda(0, (8, 0), 40 * GIB, None), Some(&n));
+            assert!(
+                a.usable() && a.notes[0].contains("could not be read"),
+                "{a:?}"
+            );
+        }
     }
 
     #[cfg(feature = "wgpu")]

@@ -24,11 +24,8 @@ pub fn choose(
     match request {
         DeviceRequest::Auto => auto(discovery, scored),
         DeviceRequest::Cpu => named(DeviceId::Cpu, discovery, scored),
-        DeviceRequest::Wgpu(index) => wgpu(index, discovery, scored),
-        DeviceRequest::Cuda(index) => Err(DeviceError::NotBuilt {
-            device: DeviceRequest::Cuda(index).to_string(),
-            why: "the CUDA backend is not built in this version; use --device wgpu or cpu".into(),
-        }),
+        DeviceRequest::Wgpu(index) => gpu_api(&Api::WGPU, index, discovery, scored),
+        DeviceRequest::Cuda(index) => gpu_api(&Api::CUDA, index, discovery, scored),
     }
 }
 
@@ -131,50 +128,96 @@ fn listing(discovery: &Discovery) -> String {
         .join(", ")
 }
 
-fn wgpu(
+/// What differs between the GPU APIs when a request names one (`wgpu[:N]`, `cuda[:N]`).
+struct Api {
+    /// Its name in messages.
+    name: &'static str,
+    /// The request for device `N` (or the best).
+    request: fn(Option<usize>) -> DeviceRequest,
+    /// Its status in a discovery.
+    status: fn(&Discovery) -> &ApiStatus,
+    /// Whether a device id is one of its devices.
+    owns: fn(DeviceId) -> bool,
+    /// Its device `N`.
+    id: fn(usize) -> DeviceId,
+    /// Why a build lacks it, and what to use instead.
+    not_built: &'static str,
+    /// What "no devices" means for it.
+    none_found: &'static str,
+}
+
+impl Api {
+    const WGPU: Api = Api {
+        name: "wgpu adapters",
+        request: DeviceRequest::Wgpu,
+        status: |d| &d.wgpu,
+        owns: |id| matches!(id, DeviceId::Wgpu(_)),
+        id: DeviceId::Wgpu,
+        not_built: "this binary was built without the wgpu feature; use --device cpu",
+        none_found: "no wgpu adapter found: no Vulkan, Metal or DX12 driver is installed (on \
+                     Debian, apt-get install mesa-vulkan-drivers gives the CPU driver lavapipe)",
+    };
+    const CUDA: Api = Api {
+        name: "CUDA devices",
+        request: DeviceRequest::Cuda,
+        status: |d| &d.cuda,
+        owns: |id| matches!(id, DeviceId::Cuda(_)),
+        id: DeviceId::Cuda,
+        not_built: "this binary was built without the cuda feature; use --device wgpu or cpu",
+        none_found: "the CUDA driver reports no device",
+    };
+}
+
+fn gpu_api(
+    api: &Api,
     index: Option<usize>,
     discovery: &Discovery,
     scored: &[Assessment],
 ) -> Result<Choice, DeviceError> {
-    let device = DeviceRequest::Wgpu(index).to_string();
-    match discovery.wgpu {
+    let device = (api.request)(index).to_string();
+    match (api.status)(discovery) {
         ApiStatus::NotBuilt => {
             return Err(DeviceError::NotBuilt {
                 device,
-                why: "this binary was built without the wgpu feature; use --device cpu".into(),
+                why: api.not_built.into(),
             });
         }
         ApiStatus::Skipped => {
             return Err(DeviceError::NotFound {
                 device,
-                why: "wgpu adapters were not looked for".into(),
+                why: format!("{} were not looked for", api.name),
+            });
+        }
+        ApiStatus::Unavailable(why) => {
+            return Err(DeviceError::Unavailable {
+                device,
+                why: why.clone(),
             });
         }
         ApiStatus::Found(0) => {
             return Err(DeviceError::NotFound {
                 device,
-                why: "no wgpu adapter found: no Vulkan, Metal or DX12 driver is installed (on \
-                      Debian, apt-get install mesa-vulkan-drivers gives the CPU driver lavapipe)"
-                    .into(),
+                why: api.none_found.into(),
             });
         }
         ApiStatus::Found(_) => {}
     }
     if let Some(i) = index {
-        return named(DeviceId::Wgpu(i), discovery, scored);
+        return named((api.id)(i), discovery, scored);
     }
-    let is_wgpu = |a: &&Assessment| matches!(a.id, DeviceId::Wgpu(_));
-    let best = ranked(scored.iter().filter(is_wgpu));
+    let mine = |a: &&Assessment| (api.owns)(a.id);
+    let best = ranked(scored.iter().filter(mine));
     let Some(first) = best.first() else {
         return Err(DeviceError::NoneUsable(
-            problems(discovery, scored.iter().filter(is_wgpu)).join(" | "),
+            problems(discovery, scored.iter().filter(mine)).join(" | "),
         ));
     };
     Ok(Choice {
         why: format!(
-            "{} ({}): the highest score of the wgpu adapters, {} as {}",
+            "{} ({}): the highest score of the {}, {} as {}",
             first.id,
             name_of(discovery, first.id),
+            api.name,
             first.score,
             first.class
         ),
@@ -196,6 +239,7 @@ mod tests {
             cuda: ApiStatus::NotBuilt,
             cpu_time: Duration::ZERO,
             wgpu_time: Duration::ZERO,
+            cuda_time: Duration::ZERO,
         }
     }
 
@@ -224,9 +268,16 @@ mod tests {
         );
         let e = pick("cuda:0", &d, None).expect_err("refused");
         assert!(
-            e.contains("cuda:0") && e.contains("not built in this version"),
+            e.contains("cuda:0") && e.contains("built without the cuda feature"),
             "{e}"
         );
+        let mut no_driver = discovery(vec![cpu(None)], ApiStatus::Found(0));
+        no_driver.cuda = ApiStatus::Unavailable("no driver (libcuda.so not found)".into());
+        let e = pick("cuda", &no_driver, None).expect_err("refused");
+        assert_eq!(e, "cuda: no driver (libcuda.so not found)");
+        no_driver.cuda = ApiStatus::Found(0);
+        let e = pick("cuda:1", &no_driver, None).expect_err("refused");
+        assert!(e.contains("the CUDA driver reports no device"), "{e}");
         let e = pick("wgpu", &d, None).expect_err("refused");
         assert!(e.contains("no wgpu adapter found"), "{e}");
         let d = discovery(vec![cpu(None)], ApiStatus::NotBuilt);
@@ -249,6 +300,46 @@ mod tests {
             e.starts_with("no device can run this model: cpu (Test CPU)"),
             "{e}"
         );
+    }
+
+    #[cfg(feature = "cuda")]
+    mod cuda {
+        use super::*;
+        use crate::device::fixtures::cuda;
+
+        #[test]
+        fn auto_and_cuda_take_the_best_cuda_device_and_name_unusable_ones() {
+            let mut d = discovery(
+                vec![
+                    cpu(None),
+                    cuda(0, (6, 0), 8 * GIB, Some(8 * GIB)),
+                    cuda(1, (8, 9), 24 * GIB, Some(20 * GIB)),
+                ],
+                ApiStatus::Found(0),
+            );
+            d.cuda = ApiStatus::Found(2);
+            let c = pick("auto", &d, None).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(c.candidates, vec![DeviceId::Cuda(1), DeviceId::Cpu]);
+            assert!(c.why.contains("cuda:0 cannot run it"), "{}", c.why);
+            let c = pick("cuda", &d, None).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(c.candidates, vec![DeviceId::Cuda(1)]);
+            assert!(
+                c.why.contains("the highest score of the CUDA devices"),
+                "{}",
+                c.why
+            );
+            let e = pick("cuda:0", &d, None).expect_err("too old");
+            assert!(e.contains("cuda:0 (gpu 0) cannot run this model"), "{e}");
+            let e = pick("cuda:5", &d, None).expect_err("absent");
+            assert!(
+                e.contains("cuda:5 does not exist") && e.contains("cuda:1 gpu 1"),
+                "{e}"
+            );
+            // A model that does not fit the free memory hands auto to the CPU.
+            let c =
+                pick("auto", &d, Some(&needs(GIB, 4096 * 64))).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(c.candidates, vec![DeviceId::Cpu]);
+        }
     }
 
     #[cfg(feature = "wgpu")]

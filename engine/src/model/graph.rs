@@ -117,8 +117,8 @@ impl<B: Backend> Model<B> {
         let mut k = Vec::with_capacity(self.config.n_layer);
         let mut v = Vec::with_capacity(self.config.n_layer);
         for _ in 0..self.config.n_layer {
-            k.push(self.backend.alloc(n)?);
-            v.push(self.backend.alloc(n)?);
+            k.push(self.backend.alloc_kv(n)?);
+            v.push(self.backend.alloc_kv(n)?);
         }
         Ok(KvCache {
             k,

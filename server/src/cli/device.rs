@@ -1,7 +1,7 @@
 //! `--device`: from the request, the CPU-only options and the model to the backends to try.
 //!
-//! `--backend`, `--kernel` and `--lm-head q6_k` only mean something on the CPU (wgpu runs the
-//! LM head as stored, f16 or q8_0). Given with `--device auto` they settle the device (the
+//! `--backend`, `--kernel` and `--lm-head q6_k` only mean something on the CPU (wgpu and CUDA
+//! run the LM head as stored, f16 or q8_0). Given with `--device auto` they settle the device (the
 //! CPU) rather than being dropped on a GPU; given with a GPU `--device` they are an error
 //! naming both.
 
@@ -55,6 +55,8 @@ pub enum Target {
     Reference,
     /// The wgpu backend on adapter N.
     Wgpu(usize),
+    /// The CUDA backend on device N.
+    Cuda(usize),
 }
 
 impl fmt::Display for Target {
@@ -63,6 +65,7 @@ impl fmt::Display for Target {
             Target::Cpu => f.write_str("cpu"),
             Target::Reference => f.write_str("cpu (reference backend)"),
             Target::Wgpu(i) => write!(f, "wgpu:{i}"),
+            Target::Cuda(i) => write!(f, "cuda:{i}"),
         }
     }
 }
@@ -90,7 +93,9 @@ pub fn decide(
             format!("auto → cpu: {opt} applies to the CPU only")
         }
         // A named device needs no "asked → got".
-        (DeviceRequest::Cpu | DeviceRequest::Wgpu(Some(_)), _) => choice.why,
+        (DeviceRequest::Cpu | DeviceRequest::Wgpu(Some(_)) | DeviceRequest::Cuda(Some(_)), _) => {
+            choice.why
+        }
         (asked, _) => format!("{asked} → {}", choice.why),
     };
     Ok(choice)
@@ -118,12 +123,11 @@ pub fn plan(
     let targets = choice
         .candidates
         .iter()
-        .filter_map(|id| match id {
-            DeviceId::Cpu if reference => Some(Target::Reference),
-            DeviceId::Cpu => Some(Target::Cpu),
-            DeviceId::Wgpu(i) => Some(Target::Wgpu(*i)),
-            // `choose` refuses CUDA requests until the CUDA backend exists.
-            DeviceId::Cuda(_) => None,
+        .map(|id| match id {
+            DeviceId::Cpu if reference => Target::Reference,
+            DeviceId::Cpu => Target::Cpu,
+            DeviceId::Wgpu(i) => Target::Wgpu(*i),
+            DeviceId::Cuda(i) => Target::Cuda(*i),
         })
         .collect();
     Ok(Plan {
@@ -193,10 +197,19 @@ mod tests {
         );
         let e = req(&["--lm-head", "q6_k", "--device", "cuda"]).expect_err("refused");
         assert!(e.contains("--lm-head q6_k runs on the CPU only"), "{e}");
-        // Heads the wgpu backend runs leave the device to --device.
+        // Heads the GPU backends run leave the device to --device.
         assert_eq!(
             req(&["--lm-head", "q8_0", "--device", "wgpu"]).map(|r| r.1),
             Ok(None)
+        );
+        assert_eq!(
+            req(&["--lm-head", "f16", "--device", "cuda:0"]),
+            Ok((DeviceRequest::Cuda(Some(0)), None))
+        );
+        let e = req(&["--kernel", "i2s", "--device", "cuda:1"]).expect_err("refused");
+        assert!(
+            e.contains("--kernel") && e.contains("--device cuda:1"),
+            "{e}"
         );
     }
 }

@@ -155,24 +155,23 @@ pub fn devices(a: DevicesArgs) -> anyhow::Result<()> {
                     yes(f.subgroups)
                 )?;
             }
+            #[cfg(feature = "cuda")]
+            Device::Cuda(c) => print_cuda(&mut out, c)?,
             // Engine devices this build prints no facts of (a test build can unify the
             // engine's wgpu feature on while this crate's is off); the score line follows.
             other => writeln!(out, "{}: {}", other.id(), other.name())?,
         }
         writeln!(out, "  score: {} ({})", score.score, score.class)?;
     }
+    writeln!(out, "wgpu: {}", api_line(&discovery.wgpu, &WGPU))?;
+    writeln!(out, "cuda: {}", api_line(&discovery.cuda, &CUDA))?;
     writeln!(
         out,
-        "wgpu: {}",
-        api_line(discovery.wgpu, "into this binary (the wgpu feature is off)")
-    )?;
-    writeln!(out, "cuda: {}", api_line(discovery.cuda, "in this version"))?;
-    writeln!(
-        out,
-        "discovery took {:.1} ms (cpu {:.1} ms, wgpu {:.1} ms)",
+        "discovery took {:.1} ms (cpu {:.1} ms, wgpu {:.1} ms, cuda {:.1} ms)",
         ms(discovery.elapsed()),
         ms(discovery.cpu_time),
-        ms(discovery.wgpu_time)
+        ms(discovery.wgpu_time),
+        ms(discovery.cuda_time)
     )?;
     let (Some(path), Some((file, needs))) = (&a.model, model) else {
         return Ok(());
@@ -206,18 +205,73 @@ fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// What a GPU API's discovery status means, in words; `not_built` says where it is missing.
-fn api_line(s: ApiStatus, not_built: &str) -> String {
+/// How `bitnet devices` words one GPU API's status.
+struct ApiWords {
+    /// The cargo feature that builds it.
+    feature: &'static str,
+    /// What it calls a device.
+    noun: &'static str,
+    /// What finding none means.
+    none: &'static str,
+}
+
+const WGPU: ApiWords = ApiWords {
+    feature: "wgpu",
+    noun: "adapter",
+    none: "no adapter found (no Vulkan, Metal or DX12 driver is installed; on Debian, apt-get \
+           install mesa-vulkan-drivers gives the CPU driver lavapipe)",
+};
+
+const CUDA: ApiWords = ApiWords {
+    feature: "cuda",
+    noun: "device",
+    none: "no device found (the driver reports none)",
+};
+
+/// What a GPU API's discovery status means, in words.
+fn api_line(s: &ApiStatus, w: &ApiWords) -> String {
     match s {
-        ApiStatus::NotBuilt => format!("not built {not_built}"),
+        ApiStatus::NotBuilt => format!(
+            "not built into this binary (the {} feature is off)",
+            w.feature
+        ),
         ApiStatus::Skipped => "not looked for".into(),
-        ApiStatus::Found(0) => "no adapter found (no Vulkan, Metal or DX12 driver is installed; \
-                                on Debian, apt-get install mesa-vulkan-drivers gives the CPU \
-                                driver lavapipe)"
-            .into(),
-        ApiStatus::Found(1) => "1 adapter".into(),
-        ApiStatus::Found(n) => format!("{n} adapters"),
+        ApiStatus::Unavailable(why) => why.clone(),
+        ApiStatus::Found(0) => w.none.into(),
+        ApiStatus::Found(1) => format!("1 {}", w.noun),
+        ApiStatus::Found(n) => format!("{n} {}s", w.noun),
     }
+}
+
+/// A CUDA device's facts, as the driver reports them.
+#[cfg(feature = "cuda")]
+fn print_cuda(out: &mut impl Write, c: &bitnet_engine::device::CudaFacts) -> anyhow::Result<()> {
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    writeln!(out, "cuda:{}: {}", c.index, c.name)?;
+    writeln!(
+        out,
+        "  compute capability {}.{}, {} SMs; tensor cores: {}, fp16: {}, bf16: {}",
+        c.compute.0,
+        c.compute.1,
+        c.sm_count,
+        yes(c.tensor_cores()),
+        yes(c.fp16()),
+        yes(c.bf16())
+    )?;
+    let free = c
+        .free_memory
+        .map_or_else(|| "? free".into(), |f| format!("{} free", human_bytes(f)));
+    writeln!(
+        out,
+        "  memory: {free} of {}; driver CUDA {}; NVRTC {}",
+        human_bytes(c.total_memory),
+        c.driver,
+        match &c.nvrtc {
+            Ok(v) => v.to_string(),
+            Err(why) => why.clone(),
+        }
+    )?;
+    Ok(())
 }
 
 /// The model file and what it asks of a device: the context (the model's, at most 4096,

@@ -27,7 +27,7 @@ pub struct RunnerArgs {
     #[arg(short, long)]
     pub threads: Option<usize>,
     /// Device: auto (the best one that can run the model, see `bitnet devices`), cpu, wgpu
-    /// (the best wgpu adapter) or wgpu:N.
+    /// (the best wgpu adapter), wgpu:N, cuda (the best CUDA device) or cuda:N.
     #[arg(long, default_value = "auto", value_parser = super::device::parse_device)]
     pub device: DeviceRequest,
     /// CPU backend: cpu (SIMD kernels; the default) or reference (the scalar oracle). Either
@@ -35,7 +35,7 @@ pub struct RunnerArgs {
     #[arg(long, value_enum)]
     pub backend: Option<BackendChoice>,
     /// LM head format: stored (as in the file), f16, q8_0 or q6_k (converted at load; fewer
-    /// bytes read per token). The wgpu backend runs stored, f16 and q8_0; q6_k is CPU-only.
+    /// bytes read per token). The wgpu and CUDA backends run stored, f16 and q8_0; q6_k is CPU-only.
     #[arg(long, value_enum, default_value_t)]
     pub lm_head: LmHeadChoice,
     /// Ternary kernel on the CPU backend: auto (timed per matrix shape at the first load on

@@ -6,8 +6,10 @@
 
 use super::device::{Plan, Target};
 use super::load;
-#[cfg(feature = "wgpu")]
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
 use anyhow::Context;
+#[cfg(feature = "cuda")]
+use bitnet_engine::backend::CudaBackend;
 #[cfg(feature = "wgpu")]
 use bitnet_engine::backend::WgpuBackend;
 use bitnet_engine::backend::{CpuBackend, ReferenceBackend};
@@ -26,6 +28,9 @@ pub enum Loaded {
     /// The wgpu backend.
     #[cfg(feature = "wgpu")]
     Wgpu(Model<WgpuBackend>),
+    /// The CUDA backend.
+    #[cfg(feature = "cuda")]
+    Cuda(Model<CudaBackend>),
 }
 
 /// Runs `$body` with `$m` bound to the model inside a [`Loaded`], whatever its backend.
@@ -36,6 +41,8 @@ macro_rules! with_model {
             $crate::cli::loaded::Loaded::Reference($m) => $body,
             #[cfg(feature = "wgpu")]
             $crate::cli::loaded::Loaded::Wgpu($m) => $body,
+            #[cfg(feature = "cuda")]
+            $crate::cli::loaded::Loaded::Cuda($m) => $body,
         }
     };
 }
@@ -96,5 +103,14 @@ fn load_on(
         }
         #[cfg(not(feature = "wgpu"))]
         Target::Wgpu(i) => anyhow::bail!("wgpu:{i}: this binary was built without wgpu"),
+        #[cfg(feature = "cuda")]
+        Target::Cuda(i) => {
+            let backend = CudaBackend::new(i)
+                .with_context(|| format!("cannot open cuda:{i}"))?
+                .with_lm_head(runner.lm_head.format());
+            Loaded::Cuda(load::load_model(file, path, backend, tl)?)
+        }
+        #[cfg(not(feature = "cuda"))]
+        Target::Cuda(i) => anyhow::bail!("cuda:{i}: this binary was built without CUDA"),
     })
 }

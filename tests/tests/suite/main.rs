@@ -5,7 +5,10 @@
 mod bad_input;
 mod chat_templates;
 mod cpu_backend;
+mod cuda_backend;
 mod format_agreement;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+mod gpu_conformance;
 mod hf_convert;
 mod llamacpp_parity;
 mod numpy_parity;

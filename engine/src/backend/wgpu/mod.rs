@@ -18,6 +18,7 @@ mod weights;
 pub use adapters::{AdapterFacts, adapters};
 pub use weights::WgpuWeight;
 
+use super::gpu_checks::{self, need, shape, u32_of};
 use super::{
     AttnShape, Backend, BackendError, DeviceInfo, DeviceKind, LmHeadFormat, MatmulInput,
     ReferenceBackend, SeqChunk, WeightSource,
@@ -49,24 +50,6 @@ pub struct WgpuBackend {
     lm_head: LmHeadFormat,
     /// Host-side embedding lookups and weight checks.
     reference: ReferenceBackend,
-}
-
-fn shape(op: &'static str, why: String) -> BackendError {
-    BackendError::Shape { op, why }
-}
-
-fn need(op: &'static str, what: &str, have: usize, want: usize) -> Result<(), BackendError> {
-    if have < want {
-        return Err(shape(
-            op,
-            format!("{what} holds {have} values, {want} needed"),
-        ));
-    }
-    Ok(())
-}
-
-fn u32_of(op: &'static str, v: usize) -> Result<u32, BackendError> {
-    u32::try_from(v).map_err(|_| shape(op, format!("{v} does not fit the shaders' 32-bit sizes")))
 }
 
 impl WgpuBackend {
@@ -403,18 +386,7 @@ impl Backend for WgpuBackend {
         chunk: SeqChunk,
         row_len: usize,
     ) -> Result<(), BackendError> {
-        need(
-            "kv_store",
-            "source",
-            src.len,
-            (chunk.row + chunk.len) * row_len,
-        )?;
-        need(
-            "kv_store",
-            "KV cache",
-            cache.len,
-            (chunk.pos + chunk.len) * row_len,
-        )?;
+        gpu_checks::kv_store(cache.len, src.len, chunk, row_len)?;
         self.gpu.copy(
             &src.buf,
             (chunk.row * row_len * 4) as u64,
@@ -439,19 +411,8 @@ impl Backend for WgpuBackend {
             n_kv_head,
             head_dim,
         } = shape_;
-        if n_kv_head == 0 || !n_head.is_multiple_of(n_kv_head) {
-            return Err(shape(
-                op,
-                format!("{n_head} query heads do not group over {n_kv_head} KV heads"),
-            ));
-        }
-        let q_dim = n_head * head_dim;
-        let kv_dim = n_kv_head * head_dim;
-        let seen = chunk.pos + chunk.len;
-        need(op, "queries", q.len, (chunk.row + chunk.len) * q_dim)?;
-        need(op, "output", out.len, (chunk.row + chunk.len) * q_dim)?;
-        need(op, "K cache", k_cache.len, seen * kv_dim)?;
-        need(op, "V cache", v_cache.len, seen * kv_dim)?;
+        let seen =
+            gpu_checks::attention([q.len, k_cache.len, v_cache.len, out.len], chunk, shape_)?;
         if chunk.len == 0 {
             return Ok(());
         }

@@ -3,10 +3,9 @@
 //! LM head in f16 is 656 MB).
 
 use super::context::Gpu;
-use crate::backend::LmHeadFormat;
 use crate::backend::reference::RefWeight;
-use crate::backend::{BackendError, WeightSource};
-use crate::formats::{TensorType, dequantize_row, i2s, q8_0};
+use crate::backend::{BackendError, LmHeadFormat, WeightSource, gpu_prep};
+use crate::formats::q8_0;
 use std::sync::OnceLock;
 
 /// Rows `row0..row0 + rows` of a matrix in one device buffer (and, for int8 rows, their
@@ -104,26 +103,7 @@ pub(crate) fn upload_ternary(
     host: RefWeight,
 ) -> Result<WgpuWeight, BackendError> {
     let [cols, rows] = w.dims;
-    let werr = |source| BackendError::Weight {
-        name: w.name.to_string(),
-        source,
-    };
-    let (codes, scale): (std::borrow::Cow<'_, [u8]>, f32) = if w.ty == TensorType::I2_S {
-        let scale = i2s::scale(&w.data, rows, cols).map_err(werr)?;
-        (w.data[..rows * cols / 4].into(), scale)
-    } else {
-        match crate::backend::cpu::repack_i2s(w)? {
-            Some((codes, scale)) => (codes.into(), scale),
-            None => {
-                return Err(BackendError::Device(format!(
-                    "'{}' ({}, {rows}×{cols}) has per-block scales or rows that are not whole \
-                     128-weight blocks; the wgpu backend runs ternary tensors with one scale \
-                     (use --device cpu for this file)",
-                    w.name, w.ty
-                )));
-            }
-        }
-    };
+    let (codes, scale) = gpu_prep::ternary_codes(w, "wgpu")?;
     let pieces = upload_rows(gpu, w.name, rows, cols / 4, &codes)?;
     Ok(WgpuWeight::Ternary {
         name: w.name.to_string(),
@@ -144,25 +124,7 @@ pub(crate) fn upload_float(
     format: LmHeadFormat,
 ) -> Result<WgpuWeight, BackendError> {
     let [cols, rows] = w.dims;
-    let int8 = match format {
-        LmHeadFormat::Q8_0 => true,
-        LmHeadFormat::Stored => w.ty == TensorType::Q8_0,
-        LmHeadFormat::F16 => false,
-        LmHeadFormat::Q6K => {
-            return Err(BackendError::Device(
-                "a Q6_K LM head runs on the CPU backend only; the wgpu backend takes stored, \
-                 f16 or q8_0"
-                    .into(),
-            ));
-        }
-    };
-    if int8 && !cols.is_multiple_of(q8_0::BLOCK_WEIGHTS) {
-        return Err(BackendError::Device(format!(
-            "'{}' has {cols} columns, not whole blocks of {}; use --lm-head f16",
-            w.name,
-            q8_0::BLOCK_WEIGHTS
-        )));
-    }
+    let int8 = gpu_prep::float_runs_as_int8(w, format, "wgpu")?;
     if !cols.is_multiple_of(2) {
         return Err(BackendError::Device(format!(
             "'{}' has {cols} columns; the wgpu backend reads f16 rows in pairs",
@@ -208,44 +170,17 @@ pub(crate) fn float_pieces<'w>(
     Ok(pieces.get_or_init(|| uploaded))
 }
 
-/// Row `r` of `host` as f32.
-fn host_row(host: &RefWeight, r: usize, row: &mut [f32]) -> Result<(), BackendError> {
-    dequantize_row(
-        host.ty,
-        &host.data[r * host.row_bytes..(r + 1) * host.row_bytes],
-        row,
-    )
-    .map_err(|source| BackendError::Weight {
-        name: host.name.clone(),
-        source,
-    })
-}
-
 fn f16_pieces(
     gpu: &Gpu,
     host: &RefWeight,
     rows: usize,
     cols: usize,
 ) -> Result<Vec<Piece>, BackendError> {
-    let bytes: Vec<u8> = if host.ty == TensorType::F16 {
-        host.data.to_vec()
-    } else {
-        let mut row = vec![0f32; cols];
-        let mut out = Vec::with_capacity(rows * cols * 2);
-        for r in 0..rows {
-            host_row(host, r, &mut row)?;
-            out.extend(
-                row.iter()
-                    .flat_map(|&v| half::f16::from_f32(v).to_le_bytes()),
-            );
-        }
-        out
-    };
+    let bytes = gpu_prep::f16_rows(host, rows, cols)?;
     upload_rows(gpu, &host.name, rows, cols * 2, &bytes)
 }
 
-/// Q8_0 rows (as stored, or quantized by llama.cpp's rule) split into int8 codes and f32
-/// block scales, in pieces sized by the codes.
+/// Q8_0 rows split into int8 codes and f32 block scales, in pieces sized by the codes.
 fn int8_pieces(
     gpu: &Gpu,
     host: &RefWeight,
@@ -253,27 +188,8 @@ fn int8_pieces(
     cols: usize,
 ) -> Result<Vec<Piece>, BackendError> {
     let blocks = cols / q8_0::BLOCK_WEIGHTS;
-    let mut codes = Vec::with_capacity(rows * cols);
-    let mut scales = Vec::with_capacity(rows * blocks * 4);
-    let mut row = vec![0f32; cols];
-    let mut q8 = vec![0u8; blocks * q8_0::BLOCK_BYTES];
-    for r in 0..rows {
-        let stored: &[u8] = if host.ty == TensorType::Q8_0 {
-            &host.data[r * host.row_bytes..(r + 1) * host.row_bytes]
-        } else {
-            host_row(host, r, &mut row)?;
-            q8_0::quantize_row_q8_0(&row, &mut q8).map_err(|source| BackendError::Weight {
-                name: host.name.clone(),
-                source,
-            })?;
-            &q8
-        };
-        for block in stored.chunks_exact(q8_0::BLOCK_BYTES) {
-            let d = half::f16::from_le_bytes([block[0], block[1]]).to_f32();
-            scales.extend(d.to_le_bytes());
-            codes.extend_from_slice(&block[2..]);
-        }
-    }
+    let (codes, scales) = gpu_prep::q8_rows(host, rows, cols)?;
+    let scales: Vec<u8> = scales.iter().flat_map(|d| d.to_le_bytes()).collect();
     let per = rows_per_piece(gpu, cols, &host.name)?;
     Ok((0..rows)
         .step_by(per)
