@@ -13,6 +13,7 @@ pub mod device;
 pub mod formats;
 pub mod gguf;
 pub mod model;
+pub mod perplexity;
 pub mod sampling;
 pub mod session;
 pub mod synth;

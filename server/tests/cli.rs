@@ -774,3 +774,38 @@ fn no_wgpu_adapter_is_a_clear_error() {
     assert!(text.contains("wgpu: no adapter found"), "{text}");
     assert!(text.contains("cpu: "), "{text}");
 }
+
+#[test]
+fn perplexity_scores_a_text_file_and_names_bad_input() {
+    let text = repo("README.md");
+    let out = bitnet(&[
+        "perplexity",
+        "-m",
+        MODEL,
+        "-f",
+        text.to_str().expect("utf-8 path"),
+        "-c",
+        "64",
+        "--device",
+        "cpu",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let value: f64 = stdout
+        .strip_prefix("perplexity: ")
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no perplexity in {stdout}"));
+    assert!(value.is_finite() && value > 1.0, "{stdout}");
+    assert!(stdout.contains("windows of 64 tokens"), "{stdout}");
+    let missing = bitnet(&["perplexity", "-m", MODEL, "-f", "no/such/file.txt"]);
+    assert_eq!(missing.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("cannot read no/such/file.txt"), "{err}");
+    let one = bitnet(&["perplexity", "-m", MODEL, "-f", "README.md", "-c", "1"]);
+    assert!(String::from_utf8_lossy(&one.stderr).contains("at least 2 tokens"));
+}

@@ -8,6 +8,7 @@ mod devices;
 mod inspect;
 mod load;
 mod loaded;
+mod perplexity;
 mod progress;
 mod quantize;
 mod run;
@@ -43,6 +44,8 @@ enum Command {
     Devices(devices::DevicesArgs),
     /// Print a GGUF file's metadata and tensor table.
     Inspect(inspect::InspectArgs),
+    /// A model's perplexity on a text file (windows of -c tokens).
+    Perplexity(perplexity::PerplexityArgs),
     /// Print the token ids and pieces of a text, or encode JSON lines in bulk.
     Tokenize(tokenize::TokenizeArgs),
     /// Rewrite a model's ternary weights in another ternary type (i2_s, tl1, tl2, tq1_0, tq2_0).
@@ -61,6 +64,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Convert(a) => convert::convert(a),
         Command::Devices(a) => devices::devices(a),
         Command::Inspect(a) => inspect::inspect(a),
+        Command::Perplexity(a) => perplexity::perplexity(a),
         Command::Quantize(a) => quantize::quantize(a),
         Command::Synth(a) => synth::synth(a),
         Command::Tokenize(a) => tokenize::tokenize(a),

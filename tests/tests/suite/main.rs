@@ -12,6 +12,7 @@ mod gpu_conformance;
 mod hf_convert;
 mod llamacpp_parity;
 mod numpy_parity;
+mod perplexity;
 mod python_gguf_readback;
 mod requantize;
 mod session_reuse;
