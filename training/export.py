@@ -15,7 +15,10 @@ ternarizes float projections by absmean, engine/src/convert/hf):
                            self_attn.attn_sub_norm, mlp.ffn_sub_norm}.weight,
                            model.layers.N.self_attn.{q,k,v,o}_proj.weight,
                            model.layers.N.mlp.{gate,up,down}_proj.weight ([out, in]), all --dtype
-  tokenizer.json, tokenizer_config.json   copied from the tokenizer folder
+  tokenizer.json, tokenizer_config.json   copied from the tokenizer folder; the config gets
+                                         CHAT_TEMPLATE (a plain User:/Assistant: format: the
+                                         model is not chat-tuned, but `bitnet chat` and the
+                                         chat endpoint can run it)
 
 Then runs `bitnet convert HF GGUF` (I2_S projections, F16 embedding) unless --no-convert, and
 prints the GGUF's size.
@@ -35,6 +38,19 @@ from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model import BitNet, Config  # noqa: E402
+
+# Turns as paragraphs, as the training text has them; an assistant turn ends with EOS.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for m in messages %}"
+    "{% if m['role'] == 'system' %}{{ m['content'] | trim }}\n\n"
+    "{% elif m['role'] == 'user' %}User: {{ m['content'] | trim }}\n\n"
+    "{% elif m['role'] == 'assistant' %}Assistant: {{ m['content'] | trim }}{{ eos_token }}\n\n"
+    "{% else %}{{ raise_exception('no role ' ~ m['role'] ~ ' in this chat format') }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}"
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_GGUF_BYTES = 20 * 1000 * 1000
@@ -96,8 +112,10 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
     (out / "config.json").write_text(json.dumps(hf_config(cfg, args.dtype), indent=2) + "\n")
-    for f in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(tok_dir / f, out / f)
+    shutil.copy(tok_dir / "tokenizer.json", out / "tokenizer.json")
+    tok_config = json.loads((tok_dir / "tokenizer_config.json").read_text())
+    tok_config["chat_template"] = CHAT_TEMPLATE
+    (out / "tokenizer_config.json").write_text(json.dumps(tok_config, indent=2) + "\n")
     print(f"wrote {out}: {len(tensors)} tensors ({args.dtype})")
 
     if args.no_convert:

@@ -299,7 +299,8 @@ def main() -> None:
             log(f"stopping at step {step + 1}: past 1.1× the time budget")
             stopped_early = True
             break
-    steps_done = step + 1
+    # `--steps 0` evaluates the untrained model (the baseline the model card quotes).
+    steps_done = step + 1 if total > 0 else 0
     train_elapsed = time.time() - t0
     train_time = train_elapsed - eval_time
 
@@ -320,16 +321,16 @@ def main() -> None:
             "nll": ev_export["nll"], "ppl": ev_export["ppl"], "partial": False,
             "elapsed": time.time() - t0})
     log_f.close()
+    train_losses = [json.loads(l)["loss"] for l in log_path.read_text().splitlines()
+                    if '"kind": "train"' in l]
     result = {
         "steps": steps_done,
         "stopped_early": stopped_early,
         "tokens": steps_done * tokens_per_step,
         "epochs": steps_done * tokens_per_step / len(data),
         "train_seconds": train_time,
-        "train_tok_per_s": steps_done * tokens_per_step / train_time,
-        "final_train_loss_avg20": float(np.mean(
-            [json.loads(l)["loss"] for l in log_path.read_text().splitlines()
-             if '"kind": "train"' in l][-20:])),
+        "train_tok_per_s": steps_done * tokens_per_step / max(train_time, 1e-9),
+        "final_train_loss_avg20": float(np.mean(train_losses[-20:])) if train_losses else None,
         "heldout": ev_export | {"model": f"as exported ({args.export_dtype})"},
         "heldout_f32_latent": ev_train,
         "eval_seconds": eval_s,

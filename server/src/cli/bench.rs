@@ -13,15 +13,15 @@ use bitnet_engine::model::{LogitsWanted, Model, ModelConfig};
 use bitnet_engine::session::Session;
 use clap::Args;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Arguments of `bitnet bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Model file (GGUF).
+    /// Model file (GGUF; default: the bundled bitnet-b1.58-tiny-austen).
     #[arg(short, long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     #[command(flatten)]
     runner: load::RunnerArgs,
     /// Prompt length of the prompt-processing test (0 skips it).
@@ -53,9 +53,10 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         t_detect.elapsed().as_secs_f64() * 1e6
     )?;
     let threads = load::threads(a.runner.threads)?;
-    let file = load::open(&a.model)?;
+    let model_path = super::bundled::model_path(a.model.as_deref())?;
+    let file = load::open(&model_path)?;
     let config = ModelConfig::from_gguf(&file)
-        .with_context(|| format!("cannot load {}", a.model.display()))?;
+        .with_context(|| format!("cannot load {}", model_path.display()))?;
     let ctx = a.n_prompt.max(a.n_gen).max(1);
     if ctx > config.n_ctx_train {
         bail!(
@@ -65,12 +66,13 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     }
     let plan = device::plan(&a.runner, &file, &config, ctx, 1)?;
     writeln!(std::io::stdout(), "device: {}", plan.why)?;
-    let loaded = loaded::load(&plan, &file, &a.model, &a.runner, threads)?;
-    with_model!(loaded, model => run_tests(&a, &file, threads, ctx, model))
+    let loaded = loaded::load(&plan, &file, &model_path, &a.runner, threads)?;
+    with_model!(loaded, model => run_tests(&a, &model_path, &file, threads, ctx, model))
 }
 
 fn run_tests<B: Backend + 'static>(
     a: &BenchArgs,
+    model_path: &Path,
     file: &GgufFile,
     threads: usize,
     ctx: usize,
@@ -87,8 +89,8 @@ fn run_tests<B: Backend + 'static>(
     let ids: Vec<u32> = (0..ctx as u64)
         .map(|i| ((i * 2_654_435_761 + 17) % vocab) as u32)
         .collect();
-    let name = a.model.file_name().map_or_else(
-        || a.model.display().to_string(),
+    let name = model_path.file_name().map_or_else(
+        || model_path.display().to_string(),
         |n| n.to_string_lossy().into(),
     );
     let size = format!("{:.2} GiB", file.file_len() as f64 / (1u64 << 30) as f64);

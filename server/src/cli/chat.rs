@@ -14,7 +14,7 @@ use bitnet_engine::session::{GenerateConfig, Session, StopReason};
 use bitnet_engine::tokenizer::{StreamDecoder, Tokenizer};
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const HELP: &str = "commands: /reset (forget the conversation), /exit (or Ctrl-D), /help; \
                     end a line with \\ to continue it on the next";
@@ -22,9 +22,9 @@ const HELP: &str = "commands: /reset (forget the conversation), /exit (or Ctrl-D
 /// Arguments of `bitnet chat`.
 #[derive(Args, Debug)]
 pub struct ChatArgs {
-    /// Model file (GGUF).
+    /// Model file (GGUF; default: the bundled bitnet-b1.58-tiny-austen).
     #[arg(short, long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     #[command(flatten)]
     runner: load::RunnerArgs,
     /// System prompt.
@@ -54,13 +54,14 @@ pub struct ChatArgs {
 /// Runs the chat loop until `/exit` or end of input.
 pub fn chat(a: ChatArgs) -> anyhow::Result<()> {
     let threads = load::threads(a.runner.threads)?;
-    let file = load::open(&a.model)?;
+    let model_path = super::bundled::model_path(a.model.as_deref())?;
+    let file = load::open(&model_path)?;
     let tokenizer = super::tokenize::load_tokenizer(&file, a.tokenizer.as_deref())
         .context("cannot build the tokenizer")?;
     let template = ChatTemplate::for_model(&file, &tokenizer, a.chat_template.as_deref())?;
     load::check_cpu_options(&a.runner)?;
     let config = ModelConfig::from_gguf(&file)
-        .with_context(|| format!("cannot load {}", a.model.display()))?;
+        .with_context(|| format!("cannot load {}", model_path.display()))?;
     let ctx = a.ctx_size.unwrap_or(config.n_ctx_train.min(4096));
     if ctx < 2 {
         bail!("--ctx-size must be at least 2");
@@ -68,13 +69,14 @@ pub fn chat(a: ChatArgs) -> anyhow::Result<()> {
     let plan = device::plan(&a.runner, &file, &config, ctx, 1)?;
     // On the log, not stderr: a failed run prints its one error line and nothing else.
     tracing::info!("device: {}", plan.why);
-    let loaded = loaded::load(&plan, &file, &a.model, &a.runner, threads)?;
-    with_model!(loaded, model => converse(a, &tokenizer, &template, ctx, model))
+    let loaded = loaded::load(&plan, &file, &model_path, &a.runner, threads)?;
+    with_model!(loaded, model => converse(a, &model_path, &tokenizer, &template, ctx, model))
 }
 
 /// Runs the chat loop on the loaded `model`.
 fn converse<B: Backend>(
     a: ChatArgs,
+    model_path: &Path,
     tokenizer: &Tokenizer,
     template: &ChatTemplate,
     ctx: usize,
@@ -98,7 +100,7 @@ fn converse<B: Backend>(
     if interactive {
         eprintln!(
             "chatting with {} ({}, context {ctx} tokens). {HELP}",
-            a.model.display(),
+            model_path.display(),
             template.origin()
         );
     }

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and one module per subcommand.
 
 mod bench;
+mod bundled;
 mod chat;
 mod convert;
 mod device;

@@ -15,9 +15,9 @@ use std::time::Instant;
 /// Arguments of `bitnet perplexity`.
 #[derive(Args, Debug)]
 pub struct PerplexityArgs {
-    /// Model file (GGUF).
+    /// Model file (GGUF; default: the bundled bitnet-b1.58-tiny-austen).
     #[arg(short, long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// The text to score (UTF-8).
     #[arg(short = 'f', long)]
     file: PathBuf,
@@ -34,7 +34,8 @@ pub struct PerplexityArgs {
 /// Tokenizes the file, evaluates every window and prints the perplexity.
 pub fn perplexity(a: PerplexityArgs) -> anyhow::Result<()> {
     let threads = load::threads(a.runner.threads)?;
-    let file = load::open(&a.model)?;
+    let model_path = super::bundled::model_path(a.model.as_deref())?;
+    let file = load::open(&model_path)?;
     let tokenizer = super::tokenize::load_tokenizer(&file, None)
         .context("cannot build the model's tokenizer")?;
     let text = std::fs::read_to_string(&a.file)
@@ -48,14 +49,14 @@ pub fn perplexity(a: PerplexityArgs) -> anyhow::Result<()> {
         .collect();
     load::check_cpu_options(&a.runner)?;
     let config = ModelConfig::from_gguf(&file)
-        .with_context(|| format!("cannot load {}", a.model.display()))?;
+        .with_context(|| format!("cannot load {}", model_path.display()))?;
     let window = a.ctx_size.unwrap_or(config.n_ctx_train.min(512));
     if window < 2 {
         bail!("-c {window}: a window must hold at least 2 tokens");
     }
     let plan = device::plan(&a.runner, &file, &config, window, 1)?;
     tracing::info!("device: {}", plan.why);
-    let loaded = loaded::load(&plan, &file, &a.model, &a.runner, threads)?;
+    let loaded = loaded::load(&plan, &file, &model_path, &a.runner, threads)?;
     let t0 = Instant::now();
     let p = with_model!(loaded, model => with_bar("windows", |progress| {
         perplexity::evaluate(&model, &tokens, window, progress)

@@ -17,9 +17,9 @@ use std::time::Instant;
 /// Arguments of `bitnet run`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Model file (GGUF).
+    /// Model file (GGUF; default: the bundled bitnet-b1.58-tiny-austen).
     #[arg(short, long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     #[command(flatten)]
     runner: load::RunnerArgs,
     /// Prompt text.
@@ -57,7 +57,8 @@ pub struct RunArgs {
 pub fn run(a: RunArgs) -> anyhow::Result<()> {
     let threads = load::threads(a.runner.threads)?;
     let t_load = Instant::now();
-    let file = load::open(&a.model)?;
+    let model_path = super::bundled::model_path(a.model.as_deref())?;
+    let file = load::open(&model_path)?;
     let tokenizer = match super::tokenize::load_tokenizer(&file, a.tokenizer.as_deref()) {
         Ok(t) => Some(t),
         Err(e) if a.prompt_ids.is_some() => {
@@ -70,12 +71,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     };
     load::check_cpu_options(&a.runner)?;
     let config = ModelConfig::from_gguf(&file)
-        .with_context(|| format!("cannot load {}", a.model.display()))?;
+        .with_context(|| format!("cannot load {}", model_path.display()))?;
     let ctx = a.ctx_size.unwrap_or(config.n_ctx_train.min(4096));
     let plan = device::plan(&a.runner, &file, &config, ctx, 1)?;
     // On the log, not stderr: a failed run prints its one error line and nothing else.
     tracing::info!("device: {}", plan.why);
-    let loaded = loaded::load(&plan, &file, &a.model, &a.runner, threads)?;
+    let loaded = loaded::load(&plan, &file, &model_path, &a.runner, threads)?;
     with_model!(loaded, model => generate(a, tokenizer, t_load, ctx, model))
 }
 

@@ -36,25 +36,34 @@ impl Server {
 
     /// A server on the bundled model, returned as soon as it listens (not waiting for ready).
     pub fn start_until_listening(extra: &[&str]) -> Server {
-        Server::spawn(&repo().join(MODEL), extra)
+        Server::spawn(Some(&repo().join(MODEL)), extra)
     }
 
     /// A server for `model` with `extra` arguments, once `/health/ready` answers 200.
     pub fn start_with(model: &std::path::Path, extra: &[&str]) -> Server {
-        let s = Server::spawn(model, extra);
+        Server::spawn(Some(model), extra).until_ready()
+    }
+
+    /// A server given no `-m` (so on the model built into the binary), once ready.
+    pub fn start_without_model(extra: &[&str]) -> Server {
+        Server::spawn(None, extra).until_ready()
+    }
+
+    fn until_ready(self) -> Server {
         let t0 = Instant::now();
-        while s.get("/health/ready").0 != 200 {
+        while self.get("/health/ready").0 != 200 {
             assert!(t0.elapsed() < Duration::from_secs(60), "never ready");
             std::thread::sleep(Duration::from_millis(20));
         }
-        s
+        self
     }
 
-    fn spawn(model: &std::path::Path, extra: &[&str]) -> Server {
+    fn spawn(model: Option<&std::path::Path>, extra: &[&str]) -> Server {
         let cache = tempfile::tempdir().expect("tempdir").keep();
+        let model_args = model.map(|m| vec![std::ffi::OsStr::new("-m"), m.as_os_str()]);
         let mut child = Command::new(env!("CARGO_BIN_EXE_bitnet"))
-            .args(["serve", "--port", "0", "-m"])
-            .arg(model)
+            .args(["serve", "--port", "0"])
+            .args(model_args.unwrap_or_default())
             .args(extra)
             // Two engine threads unless the test says otherwise.
             .args(if extra.contains(&"-t") {

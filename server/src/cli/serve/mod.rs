@@ -27,9 +27,9 @@ use std::sync::{Arc, RwLock};
 /// Arguments of `bitnet serve`.
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
-    /// Model file (GGUF).
-    #[arg(short, long, default_value = "models/bitnet-tiny-synthetic.gguf")]
-    model: PathBuf,
+    /// Model file (GGUF; default: the bundled bitnet-b1.58-tiny-austen).
+    #[arg(short, long)]
+    model: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -84,7 +84,8 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
     }
     // A bad --device combination fails now, not in the loader thread after the listener is up.
     super::device::request(&a.runner)?;
-    let name = lifecycle::model_name(&a.model);
+    let model_path = super::bundled::model_path(a.model.as_deref())?;
+    let name = lifecycle::model_name(&model_path);
     let state = Arc::new(AppState {
         model: RwLock::new(ModelState::Loading(name.clone())),
         api_key: a.api_key.clone(),
@@ -122,7 +123,6 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
             );
         }
         let loader_state = Arc::clone(&state);
-        let model_path = a.model.clone();
         std::thread::Builder::new()
             .name("bitnet-load".into())
             .spawn(move || match loader_state.loader.load(&model_path) {
