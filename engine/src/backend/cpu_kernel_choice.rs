@@ -77,11 +77,7 @@ impl KernelChooser {
     /// The default cache file: `$XDG_CACHE_HOME/bitnet-rs/cpu-kernels.json`, else
     /// `~/.cache/bitnet-rs/cpu-kernels.json`; `None` without either variable.
     pub fn default_cache_path() -> Option<PathBuf> {
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-        Some(base.join("bitnet-rs").join("cpu-kernels.json"))
+        Some(crate::cache::user_cache_dir()?.join("cpu-kernels.json"))
     }
 
     /// The choices made so far, by shape.

@@ -7,6 +7,7 @@
 //! hash, and that file is used from then on. A cached copy whose bytes differ (a truncated
 //! write, a hand edit) is rewritten, never trusted.
 
+use bitnet_engine::cache::{Fnv1a64, user_cache_dir};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -39,7 +40,7 @@ pub fn model_path(given: Option<&Path>) -> anyhow::Result<PathBuf> {
 /// and returns its path.
 pub fn materialize() -> anyhow::Result<PathBuf> {
     let mut bases = Vec::new();
-    if let Some(cache) = cache_dir() {
+    if let Some(cache) = user_cache_dir() {
         bases.push(cache);
     }
     bases.push(std::env::temp_dir().join("bitnet-rs"));
@@ -56,15 +57,6 @@ pub fn materialize() -> anyhow::Result<PathBuf> {
     )
 }
 
-/// `$XDG_CACHE_HOME/bitnet-rs` or `~/.cache/bitnet-rs`, as the kernel-timing cache uses.
-fn cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("bitnet-rs"))
-}
-
 /// Puts `bytes` at `<base>/bundled/<hash>/<NAME>.gguf` unless that file already holds exactly
 /// them. The folder is named by the bytes' hash so that binaries bundling different models
 /// never overwrite each other's file; the write goes through a temporary file and a rename,
@@ -72,7 +64,7 @@ fn cache_dir() -> Option<PathBuf> {
 fn materialize_in(base: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
     let dir = base
         .join("bundled")
-        .join(format!("{:016x}", fnv1a64(bytes)));
+        .join(format!("{:016x}", Fnv1a64::of(bytes)));
     let path = dir.join(format!("{NAME}.gguf"));
     if std::fs::read(&path).is_ok_and(|existing| existing == bytes) {
         return Ok(path);
@@ -88,14 +80,6 @@ fn materialize_in(base: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
         return Err(e);
     }
     Ok(path)
-}
-
-/// FNV-1a, 64-bit: a stable name for the bytes (not a security measure: the bytes are
-/// compared in full before a cached copy is used).
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 #[cfg(test)]
@@ -142,11 +126,5 @@ mod tests {
         assert_eq!(&BYTES[..4], b"GGUF");
         let f = bitnet_engine::gguf::GgufFile::from_bytes(BYTES.to_vec()).expect("parses");
         assert!(f.tensors().len() > 10);
-    }
-
-    #[test]
-    fn fnv_matches_the_published_test_vectors() {
-        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 }

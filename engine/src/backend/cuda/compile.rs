@@ -75,18 +75,14 @@ pub fn compile_kernel(id: KernelId, arch: u32) -> Result<String, CudaError> {
 /// Where compiled PTX is kept: `$XDG_CACHE_HOME/bitnet-rs/ptx`, else `~/.cache/bitnet-rs/ptx`;
 /// `None` without either variable.
 pub fn ptx_cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("bitnet-rs").join("ptx"))
+    Some(crate::cache::user_cache_dir()?.join("ptx"))
 }
 
 /// The cache file name of a kernel's PTX: a 64-bit FNV-1a hash of its source, entry point,
 /// target and NVRTC version, in hex. FNV rather than std's hasher because the name must not
 /// change between builds of this program.
 fn cache_name(src: &KernelSource, arch: u32, nvrtc: CudaVersion) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = crate::cache::Fnv1a64::default();
     let parts = [
         src.cuda,
         src.entry,
@@ -95,12 +91,10 @@ fn cache_name(src: &KernelSource, arch: u32, nvrtc: CudaVersion) -> String {
     ];
     for part in parts {
         // A separator no text contains, so ("ab", "c") and ("a", "bc") differ.
-        for &b in part.as_bytes().iter().chain(&[0xff]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        h.update(part.as_bytes());
+        h.update(&[0xff]);
     }
-    format!("{h:016x}.ptx")
+    format!("{:016x}.ptx", h.finish())
 }
 
 /// Where a kernel's PTX came from, for the log.
